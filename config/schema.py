@@ -1,0 +1,270 @@
+"""The typed configuration of one deployment (one environment of one app).
+
+Every field says its default. Validation happens here, before any construct is built; cross-field
+rules that need region data live in :mod:`config.loader` next to the error formatting.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from config.naming import Names
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
+
+LOWER_NAME = r"^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$"
+CONNECTION_ARN = re.compile(
+    r"^arn:aws(-[a-z]+)*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
+)
+CFN_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+REPOSITORY_ID = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
+CODECOMMIT_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+# Git refuses these in branch names (git check-ref-format), so a pipeline filtering on them never fires.
+BAD_BRANCH = re.compile(r"(^[-/.])|(\.\.)|([\s~^:?*\[\\])|(@\{)|([/.]$)|(\.lock$)|(//)")
+OBJECT_KEY = re.compile(r"^[A-Za-z0-9!_.*'()/-]+$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class TriggerMode(str, Enum):
+    """How a new release object in a target bucket reaches the EventBridge rule."""
+
+    EVENTBRIDGE = "eventbridge"
+
+
+class SourceProvider(str, Enum):
+    """Where the home pipeline takes the application source from."""
+
+    CONNECTION = "connection"
+    CODECOMMIT = "codecommit"
+
+
+class SourceConfig(_Strict):
+    """The git repository and branch whose pushes and merges start a release."""
+
+    provider: SourceProvider = SourceProvider.CONNECTION
+    """`connection` (a CodeConnections/CodeStar connection to GitHub, GitLab or Bitbucket; default) or `codecommit`."""
+    connection_arn: str | None = None
+    """ARN of an existing, already authorised connection. Required when provider is `connection`."""
+    repository: str
+    """`owner/name` for a connection; the repository name for CodeCommit. Required."""
+    branch: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    """The one branch whose pushes (and merges into it) start the home pipeline. Required."""
+
+    @field_validator("branch")
+    @classmethod
+    def _branch_is_a_git_ref(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty or blank; allowed: a git branch name such as 'main'")
+        if BAD_BRANCH.search(value):
+            raise ValueError(
+                f"{value!r} is not a valid git branch name; allowed: letters, digits, '-', '_', '.', '/' "
+                "without '..', spaces, '~^:?*[\\' or a leading '-', '/' or '.'"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _provider_fields(self) -> SourceConfig:
+        if self.provider is SourceProvider.CONNECTION:
+            if not self.connection_arn:
+                raise ValueError("connection_arn is required when provider is 'connection'")
+            if not CONNECTION_ARN.match(self.connection_arn):
+                raise ValueError(
+                    f"connection_arn {self.connection_arn!r} is malformed; allowed: "
+                    "arn:aws:codeconnections:<region>:<12-digit account>:connection/<uuid> "
+                    "(or the older codestar-connections service name)"
+                )
+            if not REPOSITORY_ID.match(self.repository):
+                raise ValueError(f"repository {self.repository!r} must be 'owner/name' for a connection")
+        else:
+            if self.connection_arn:
+                raise ValueError("connection_arn must not be set when provider is 'codecommit'")
+            if not CODECOMMIT_REPOSITORY.match(self.repository):
+                raise ValueError(
+                    f"repository {self.repository!r} is not a CodeCommit repository name; "
+                    "allowed: 1-100 of letters, digits, '.', '_', '-'"
+                )
+        return self
+
+    @property
+    def connection_region(self) -> str | None:
+        """The region encoded in the connection ARN; CodePipeline needs the connection in its own region."""
+        return self.connection_arn.split(":")[3] if self.connection_arn else None
+
+
+class ReleaseConfig(_Strict):
+    """The release object CodeBuild writes and replication carries."""
+
+    object_key: Annotated[str, StringConstraints(min_length=1, max_length=1024)] = "release/source.zip"
+    """Fixed key of the release zip in every release bucket. Default `release/source.zip`."""
+
+    @field_validator("object_key")
+    @classmethod
+    def _safe_key(cls, value: str) -> str:
+        if value.startswith("/") or value.endswith("/") or not OBJECT_KEY.match(value):
+            raise ValueError(
+                f"{value!r} is not a safe S3 object key; allowed: letters, digits and !_.*'()/- "
+                "with no leading or trailing '/'"
+            )
+        return value
+
+
+class TriggerConfig(_Strict):
+    """How the replicated object starts the target-region pipeline."""
+
+    mode: TriggerMode = TriggerMode.EVENTBRIDGE
+    """`eventbridge` (S3 -> EventBridge notifications; durable delivery). Default `eventbridge`."""
+
+
+class DeployConfig(_Strict):
+    """The CloudFormation deployment each target pipeline runs."""
+
+    stack_name: str
+    """Name of the CloudFormation stack deployed in every target region. Required."""
+    template_path: Annotated[str, StringConstraints(min_length=1, max_length=250)] = "template.yaml"
+    """Path of the template inside the release zip. Default `template.yaml`."""
+    policy_file: str | None = None
+    """JSON IAM policy document (path relative to the project) granting the CloudFormation role what the
+    template creates. Default none: the role can deploy a template only of resources needing no permission."""
+    capabilities: list[Literal["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]] = []
+    """CloudFormation capabilities the template needs. Default none."""
+    parameter_overrides: dict[str, str] = {}
+    """Template parameters set by the pipeline. Default none."""
+
+    @field_validator("stack_name")
+    @classmethod
+    def _stack_name(cls, value: str) -> str:
+        if not CFN_STACK_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a CloudFormation stack name; allowed: a letter, then letters, digits "
+                "and '-', at most 128 characters"
+            )
+        return value
+
+    @field_validator("template_path")
+    @classmethod
+    def _template_path(cls, value: str) -> str:
+        if value.startswith("/") or ".." in Path(value).parts:
+            raise ValueError(f"{value!r} must be a relative path inside the release zip")
+        return value
+
+
+class ReplicationConfig(_Strict):
+    """S3 cross-region replication of the release bucket."""
+
+    delete_marker_replication: bool = False
+    """Replicate delete markers, so deleting the release in the home region hides it in the targets.
+    Default false: a target keeps its last release even if the home bucket is emptied."""
+    storage_class: Literal[
+        "STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "REDUCED_REDUNDANCY"
+    ] = "STANDARD"
+    """Storage class of replicas. Default `STANDARD` (release objects are read right away)."""
+
+
+class BucketConfig(_Strict):
+    """Settings shared by every bucket the app creates."""
+
+    noncurrent_version_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    """Days before a superseded object version is deleted. Default 90."""
+    force_destroy: bool = False
+    """Let `destroy` delete buckets that still hold objects. Default false (true in the emulator environment)."""
+
+
+class StateConfig(_Strict):
+    """Where Terraform keeps the state of each stack."""
+
+    backend: Literal["local", "s3"] = "local"
+    """`local` (files under `.relay/state/<environment>/`; default) or `s3`."""
+    bucket: str | None = None
+    """State bucket for the `s3` backend (created beforehand, versioned). Required with `s3`."""
+    region: str | None = None
+    """Region of the state bucket. Default: the home region."""
+    key_prefix: str = "relay"
+    """Prefix of the state objects: `<prefix>/<environment>/<stack>.tfstate`. Default `relay`."""
+
+    @model_validator(mode="after")
+    def _s3_needs_bucket(self) -> StateConfig:
+        if self.backend == "s3" and not self.bucket:
+            raise ValueError("bucket is required when backend is 's3'")
+        return self
+
+
+class EmulatorConfig(_Strict):
+    """Synthesize for the local emulator instead of AWS (one switch; the stacks do not change)."""
+
+    enabled: bool = False
+    """Point every provider at the emulator with test credentials. Default false."""
+    endpoint: Annotated[str, StringConstraints(pattern=r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$")] = (
+        "http://127.0.0.1:4566"
+    )
+    """Emulator endpoint. Default `http://127.0.0.1:4566`."""
+
+
+TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\w .:/=+@-]+$")]
+TagValue = Annotated[str, StringConstraints(max_length=256, pattern=r"^[\w .:/=+@-]*$")]
+Name = Annotated[str, StringConstraints(pattern=LOWER_NAME)]
+
+
+class RelayConfig(_Strict):
+    """One deployment: an app in one environment, its home region and its target regions."""
+
+    app: Annotated[Name, StringConstraints(min_length=2, max_length=16)]
+    """Short app name used in every physical name (2-16 of a-z, 0-9, '-'). Required."""
+    environment: Annotated[Name, StringConstraints(min_length=1, max_length=10)]
+    """Environment name (1-10 of a-z, 0-9, '-'); set from the key under `environments`."""
+    namespace: Annotated[Name, StringConstraints(min_length=1, max_length=20)] | None = None
+    """Prefix for globally unique names (S3 buckets), e.g. your organisation or account id. Default none."""
+    home_region: str
+    """Region of the source-and-build pipeline and the release bucket. Required."""
+    target_regions: Annotated[list[str], Field(min_length=1, max_length=20)]
+    """Regions that receive each release by replication and deploy it with their own pipeline. Required."""
+    source: SourceConfig
+    release: ReleaseConfig = ReleaseConfig()
+    trigger: TriggerConfig = TriggerConfig()
+    deploy: DeployConfig
+    replication: ReplicationConfig = ReplicationConfig()
+    buckets: BucketConfig = BucketConfig()
+    state: StateConfig = StateConfig()
+    emulator: EmulatorConfig = EmulatorConfig()
+    tags: Annotated[dict[TagKey, TagValue], Field(max_length=40)] = {}
+    """Tags on every resource, added to `app` and `environment` tags. Default none (at most 40)."""
+
+    @field_validator("target_regions")
+    @classmethod
+    def _unique_targets(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        seen: set[str] = set()
+        home = info.data.get("home_region")
+        for region in value:
+            if region == home:
+                raise ValueError(
+                    f"{region!r} is the home_region; a target must be another region (the home region already "
+                    "has the release bucket)"
+                )
+            if region in seen:
+                raise ValueError(f"{region!r} is listed twice; each target region may appear once")
+            seen.add(region)
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _no_reserved_tags(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if key.lower().startswith("aws:"):
+                raise ValueError(f"tag key {key!r} uses the reserved 'aws:' prefix; choose another key")
+            if key in ("app", "environment"):
+                raise ValueError(f"tag key {key!r} is set by the app itself; choose another key")
+        return value
+
+    @property
+    def names(self) -> Names:
+        """Physical names of this deployment."""
+        return Names(self.app, self.environment, self.namespace)
+
+    @property
+    def regions(self) -> list[str]:
+        """The home region followed by the target regions."""
+        return [self.home_region, *self.target_regions]

@@ -1,0 +1,38 @@
+"""IAM policy documents as plain data, rendered to JSON at synthesis.
+
+Statements are dicts so tests can read the synthesized JSON back and check every resource is an
+exact ARN. Resource attributes (ARNs) are cdktf string tokens; cdktf turns a token embedded in a
+string into a Terraform reference, so `json.dumps` of a document containing them is safe.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+Statement = dict[str, Any]
+
+
+def allow(sid: str, actions: Sequence[str], resources: Sequence[str], **extra: Any) -> Statement:
+    """An Allow statement on exact resources."""
+    if not resources:
+        raise ValueError(f"statement {sid} has no resources; scope every statement to exact ARNs")
+    return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": list(resources), **extra}
+
+
+def document(*statements: Statement) -> str:
+    """A policy document as a JSON string."""
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def assume_role(service: str, *, source_account: str | None = None) -> str:
+    """Trust policy letting one AWS service assume the role, optionally only on behalf of one account."""
+    statement: Statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    if source_account:
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
+    return document(statement)

@@ -1,0 +1,286 @@
+"""The home-region pipeline: git source on one branch -> CodeBuild zips and publishes the release."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from modules import iam
+from modules._cdktf import Construct, aws
+
+cp = aws.codepipeline
+cb = aws.codebuild_project
+
+
+@dataclass(frozen=True)
+class ReleasePipelineProps:
+    """Props of :class:`ReleasePipeline`."""
+
+    pipeline_name: str
+    """CodePipeline name. Required."""
+    project_name: str
+    """CodeBuild project name. Required."""
+    log_group_name: str
+    """CloudWatch Logs group of the build. Required."""
+    pipeline_role_name: str
+    """IAM role of the pipeline. Required."""
+    build_role_name: str
+    """IAM role of the build. Required."""
+    region: str
+    """Home region. Required."""
+    account_id: str
+    """Account id, for exact ARNs of the log group and build project. Required."""
+    partition: str
+    """AWS partition. Required."""
+    kms_key_arn: str
+    """Home key: artifacts, release objects, logs. Required."""
+    artifact_bucket_name: str
+    """Artifact store of the pipeline. Required."""
+    artifact_bucket_arn: str
+    """ARN of the artifact store. Required."""
+    release_bucket_name: str
+    """Bucket the build writes the release to. Required."""
+    release_bucket_arn: str
+    """ARN of the release bucket. Required."""
+    release_object_key: str
+    """Fixed key of the release object. Required."""
+    branch: str
+    """Branch whose pushes and merges start the pipeline. Required."""
+    repository: str
+    """`owner/name` (connection) or CodeCommit repository name. Required."""
+    buildspec: str
+    """Buildspec YAML text of the build. Required."""
+    connection_arn: str | None = None
+    """CodeConnections ARN; None selects CodeCommit as the source. Default None."""
+    source_trigger_role_name: str | None = None
+    """With CodeCommit: role EventBridge uses to start the pipeline. Required with CodeCommit."""
+    source_trigger_rule_name: str | None = None
+    """With CodeCommit: EventBridge rule on pushes to the branch. Required with CodeCommit."""
+    build_image: str = "aws/codebuild/amazonlinux2-x86_64-standard:5.0"
+    """CodeBuild image. Default the managed Amazon Linux 2 standard 5.0 image (has zip and the AWS CLI)."""
+    log_retention_days: int = 90
+    """Retention of build logs. Default 90."""
+
+
+class ReleasePipeline(Construct):
+    """Pipeline (V2, triggered by pushes to one branch) with a source stage and a build stage.
+
+    With a connection, the V2 pipeline's git trigger filters on the branch; with CodeCommit, an
+    EventBridge rule on the branch's reference updates starts it (the action does not poll).
+    """
+
+    def __init__(self, scope: Construct, id: str, *, props: ReleasePipelineProps, provider: aws.provider.AwsProvider):
+        super().__init__(scope, id)
+        p = props
+        arn = f"arn:{p.partition}"
+        self.project_arn = f"{arn}:codebuild:{p.region}:{p.account_id}:project/{p.project_name}"
+        self.pipeline_arn = f"{arn}:codepipeline:{p.region}:{p.account_id}:{p.pipeline_name}"
+        log_group_arn = f"{arn}:logs:{p.region}:{p.account_id}:log-group:{p.log_group_name}"
+        repository_arn = f"{arn}:codecommit:{p.region}:{p.account_id}:{p.repository}"
+        artifacts = f"{p.artifact_bucket_arn}/*"
+        use_key = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+
+        self.log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
+            self,
+            "logs",
+            provider=provider,
+            name=p.log_group_name,
+            retention_in_days=p.log_retention_days,
+            kms_key_id=p.kms_key_arn,
+        )
+        self.build_role = aws.iam_role.IamRole(
+            self,
+            "build-role",
+            provider=provider,
+            name=p.build_role_name,
+            description="CodeBuild: zip the source and publish the release object",
+            assume_role_policy=iam.assume_role("codebuild.amazonaws.com", source_account=p.account_id),
+        )
+        aws.iam_role_policy.IamRolePolicy(
+            self,
+            "build-policy",
+            provider=provider,
+            role=self.build_role.id,
+            name="build",
+            policy=iam.document(
+                iam.allow("WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),
+                iam.allow("ReadSourceArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [artifacts]),
+                iam.allow("PublishRelease", ["s3:PutObject"], [f"{p.release_bucket_arn}/{p.release_object_key}"]),
+                iam.allow("UseKey", use_key, [p.kms_key_arn]),
+            ),
+        )
+        self.project = cb.CodebuildProject(
+            self,
+            "build",
+            provider=provider,
+            name=p.project_name,
+            description="Zips the source and copies it to the release bucket",
+            service_role=self.build_role.arn,
+            encryption_key=p.kms_key_arn,
+            build_timeout=15,
+            artifacts=cb.CodebuildProjectArtifacts(type="CODEPIPELINE"),
+            # Terraform would read the shell's ${VAR} as its own interpolation; $${ is a literal ${.
+            source=cb.CodebuildProjectSource(type="CODEPIPELINE", buildspec=p.buildspec.replace("${", "$${")),
+            environment=cb.CodebuildProjectEnvironment(
+                compute_type="BUILD_GENERAL1_SMALL",
+                image=p.build_image,
+                type="LINUX_CONTAINER",
+                image_pull_credentials_type="CODEBUILD",
+                environment_variable=[
+                    cb.CodebuildProjectEnvironmentEnvironmentVariable(name="RELEASE_BUCKET", value=p.release_bucket_name),
+                    cb.CodebuildProjectEnvironmentEnvironmentVariable(name="RELEASE_KEY", value=p.release_object_key),
+                    cb.CodebuildProjectEnvironmentEnvironmentVariable(name="RELEASE_KMS_KEY_ARN", value=p.kms_key_arn),
+                ],
+            ),
+            logs_config=cb.CodebuildProjectLogsConfig(
+                cloudwatch_logs=cb.CodebuildProjectLogsConfigCloudwatchLogs(group_name=p.log_group_name, status="ENABLED")
+            ),
+            depends_on=[self.log_group],
+        )
+
+        if p.connection_arn:
+            source_statement = iam.allow("UseConnection", ["codestar-connections:UseConnection", "codeconnections:UseConnection"], [p.connection_arn])
+            source_action = cp.CodepipelineStageAction(
+                name="Source",
+                category="Source",
+                owner="AWS",
+                provider="CodeStarSourceConnection",
+                version="1",
+                output_artifacts=["SourceArtifact"],
+                configuration={
+                    "ConnectionArn": p.connection_arn,
+                    "FullRepositoryId": p.repository,
+                    "BranchName": p.branch,
+                    "OutputArtifactFormat": "CODE_ZIP",
+                    "DetectChanges": "true",
+                },
+            )
+            triggers = [
+                cp.CodepipelineTrigger(
+                    provider_type="CodeStarSourceConnection",
+                    git_configuration=cp.CodepipelineTriggerGitConfiguration(
+                        source_action_name="Source",
+                        push=[
+                            cp.CodepipelineTriggerGitConfigurationPush(
+                                branches=cp.CodepipelineTriggerGitConfigurationPushBranches(includes=[p.branch])
+                            )
+                        ],
+                    ),
+                )
+            ]
+        else:
+            source_statement = iam.allow(
+                "ReadRepository",
+                ["codecommit:GetBranch", "codecommit:GetCommit", "codecommit:UploadArchive", "codecommit:GetUploadArchiveStatus", "codecommit:CancelUploadArchive"],
+                [repository_arn],
+            )
+            source_action = cp.CodepipelineStageAction(
+                name="Source",
+                category="Source",
+                owner="AWS",
+                provider="CodeCommit",
+                version="1",
+                output_artifacts=["SourceArtifact"],
+                configuration={"RepositoryName": p.repository, "BranchName": p.branch, "PollForSourceChanges": "false"},
+            )
+            triggers = None
+
+        self.pipeline_role = aws.iam_role.IamRole(
+            self,
+            "pipeline-role",
+            provider=provider,
+            name=p.pipeline_role_name,
+            description="CodePipeline: source and build of the release",
+            assume_role_policy=iam.assume_role("codepipeline.amazonaws.com", source_account=p.account_id),
+        )
+        aws.iam_role_policy.IamRolePolicy(
+            self,
+            "pipeline-policy",
+            provider=provider,
+            role=self.pipeline_role.id,
+            name="pipeline",
+            policy=iam.document(
+                source_statement,
+                iam.allow("Artifacts", ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"], [artifacts]),
+                iam.allow("ArtifactBucket", ["s3:GetBucketVersioning", "s3:GetBucketLocation"], [p.artifact_bucket_arn]),
+                iam.allow("Build", ["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild"], [self.project_arn]),
+                iam.allow("UseKey", use_key, [p.kms_key_arn]),
+            ),
+        )
+        self.pipeline = cp.Codepipeline(
+            self,
+            "this",
+            provider=provider,
+            name=p.pipeline_name,
+            pipeline_type="V2",
+            execution_mode="QUEUED",
+            role_arn=self.pipeline_role.arn,
+            artifact_store=[
+                cp.CodepipelineArtifactStore(
+                    location=p.artifact_bucket_name,
+                    type="S3",
+                    encryption_key=cp.CodepipelineArtifactStoreEncryptionKey(id=p.kms_key_arn, type="KMS"),
+                )
+            ],
+            stage=[
+                cp.CodepipelineStage(name="Source", action=[source_action]),
+                cp.CodepipelineStage(
+                    name="Package",
+                    action=[
+                        cp.CodepipelineStageAction(
+                            name="ZipAndPublish",
+                            category="Build",
+                            owner="AWS",
+                            provider="CodeBuild",
+                            version="1",
+                            input_artifacts=["SourceArtifact"],
+                            configuration={"ProjectName": self.project.name},
+                        )
+                    ],
+                ),
+            ],
+            trigger=triggers,
+        )
+        if not p.connection_arn:
+            self._codecommit_trigger(p, provider, repository_arn)
+
+    def _codecommit_trigger(self, p: ReleasePipelineProps, provider: aws.provider.AwsProvider, repository_arn: str) -> None:
+        """CodeCommit pushes reach the pipeline through EventBridge (the source action does not poll)."""
+        role = aws.iam_role.IamRole(
+            self,
+            "source-trigger-role",
+            provider=provider,
+            name=p.source_trigger_role_name,
+            description="EventBridge: start the release pipeline on a push to the branch",
+            assume_role_policy=iam.assume_role("events.amazonaws.com", source_account=p.account_id),
+        )
+        aws.iam_role_policy.IamRolePolicy(
+            self,
+            "source-trigger-policy",
+            provider=provider,
+            role=role.id,
+            name="start-pipeline",
+            policy=iam.document(iam.allow("StartPipeline", ["codepipeline:StartPipelineExecution"], [self.pipeline_arn])),
+        )
+        rule = aws.cloudwatch_event_rule.CloudwatchEventRule(
+            self,
+            "source-trigger",
+            provider=provider,
+            name=p.source_trigger_rule_name,
+            description=f"Push to {p.branch} of {p.repository}",
+            event_pattern=json.dumps(
+                {
+                    "source": ["aws.codecommit"],
+                    "detail-type": ["CodeCommit Repository State Change"],
+                    "resources": [repository_arn],
+                    "detail": {
+                        "event": ["referenceCreated", "referenceUpdated"],
+                        "referenceType": ["branch"],
+                        "referenceName": [p.branch],
+                    },
+                }
+            ),
+        )
+        aws.cloudwatch_event_target.CloudwatchEventTarget(
+            self, "source-trigger-target", provider=provider, rule=rule.name, arn=self.pipeline.arn, role_arn=role.arn
+        )

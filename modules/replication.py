@@ -1,0 +1,145 @@
+"""S3 cross-region replication of the release object to one bucket in each target region."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modules import iam
+from modules._cdktf import Construct, aws
+
+rep = aws.s3_bucket_replication_configuration
+
+
+@dataclass(frozen=True)
+class ReplicaDestination:
+    """One target region's destination."""
+
+    region: str
+    """Target region."""
+    bucket_arn: str
+    """ARN of the (versioned) destination bucket."""
+    kms_key_arn: str
+    """Key of the destination region that replicas are re-encrypted with."""
+
+
+@dataclass(frozen=True)
+class ReleaseReplicationProps:
+    """Props of :class:`ReleaseReplication`."""
+
+    role_name: str
+    """Name of the replication role (from config.naming). Required."""
+    source_bucket_id: str
+    """Name of the source (release) bucket; a token, so the rule waits for the bucket. Required."""
+    source_bucket_arn: str
+    """ARN of the source bucket. Required."""
+    source_kms_key_arn: str
+    """Key encrypting the source objects. Required."""
+    source_region: str
+    """Region of the source bucket, for the kms:ViaService condition. Required."""
+    object_key: str
+    """The release object key: the only key replicated. Required."""
+    destinations: tuple[ReplicaDestination, ...]
+    """One destination per target region, in priority order. Required (at least one)."""
+    delete_marker_replication: bool = False
+    """Replicate delete markers. Default false."""
+    storage_class: str = "STANDARD"
+    """Storage class of replicas. Default `STANDARD`."""
+    dns_suffix: str = "amazonaws.com"
+    """DNS suffix of the partition, for service principals. Default `amazonaws.com`."""
+
+
+class ReleaseReplication(Construct):
+    """The replication role (least privilege) and one replication rule per destination.
+
+    Each rule filters on the exact release key, replicates only KMS-encrypted objects (every object of
+    the release bucket is) and re-encrypts the replica with the destination region's key.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        props: ReleaseReplicationProps,
+        provider: aws.provider.AwsProvider,
+        depends_on: list | None = None,
+    ):
+        super().__init__(scope, id)
+        if not props.destinations:
+            raise ValueError("ReleaseReplication needs at least one destination")
+        source_objects = f"{props.source_bucket_arn}/{props.object_key}"
+        replica_objects = [f"{d.bucket_arn}/{props.object_key}" for d in props.destinations]
+        statements = [
+            iam.allow(
+                "ReadReplicationConfiguration",
+                ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+                [props.source_bucket_arn],
+            ),
+            iam.allow(
+                "ReadSourceVersions",
+                ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"],
+                [source_objects],
+            ),
+            iam.allow(
+                "WriteReplicas", ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"], replica_objects
+            ),
+            iam.allow(
+                "DecryptSource",
+                ["kms:Decrypt"],
+                [props.source_kms_key_arn],
+                Condition={"StringEquals": {"kms:ViaService": f"s3.{props.source_region}.{props.dns_suffix}"}},
+            ),
+        ]
+        for destination in props.destinations:
+            statements.append(
+                iam.allow(
+                    f"EncryptReplicas{destination.region.replace('-', '').title()}",
+                    ["kms:Encrypt", "kms:GenerateDataKey"],
+                    [destination.kms_key_arn],
+                    Condition={"StringEquals": {"kms:ViaService": f"s3.{destination.region}.{props.dns_suffix}"}},
+                )
+            )
+        self.role = aws.iam_role.IamRole(
+            self,
+            "role",
+            provider=provider,
+            name=props.role_name,
+            description="S3 replication of the release object to the target regions",
+            assume_role_policy=iam.assume_role(f"s3.{props.dns_suffix}"),
+        )
+        self.policy = aws.iam_role_policy.IamRolePolicy(
+            self, "policy", provider=provider, role=self.role.id, name="replication", policy=iam.document(*statements)
+        )
+        rules = [
+            rep.S3BucketReplicationConfigurationRule(
+                id=f"release-to-{destination.region}",
+                priority=priority,
+                status="Enabled",
+                filter=rep.S3BucketReplicationConfigurationRuleFilter(prefix=props.object_key),
+                delete_marker_replication=rep.S3BucketReplicationConfigurationRuleDeleteMarkerReplication(
+                    status="Enabled" if props.delete_marker_replication else "Disabled"
+                ),
+                source_selection_criteria=rep.S3BucketReplicationConfigurationRuleSourceSelectionCriteria(
+                    sse_kms_encrypted_objects=rep.S3BucketReplicationConfigurationRuleSourceSelectionCriteriaSseKmsEncryptedObjects(
+                        status="Enabled"
+                    )
+                ),
+                destination=rep.S3BucketReplicationConfigurationRuleDestination(
+                    bucket=destination.bucket_arn,
+                    storage_class=props.storage_class,
+                    encryption_configuration=rep.S3BucketReplicationConfigurationRuleDestinationEncryptionConfiguration(
+                        replica_kms_key_id=destination.kms_key_arn
+                    ),
+                ),
+            )
+            for priority, destination in enumerate(props.destinations, start=1)
+        ]
+        self.configuration = rep.S3BucketReplicationConfigurationA(
+            self,
+            "this",
+            provider=provider,
+            bucket=props.source_bucket_id,
+            role=self.role.arn,
+            rule=rules,
+            depends_on=[self.policy, *(depends_on or [])],
+        )

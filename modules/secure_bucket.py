@@ -1,0 +1,132 @@
+"""An S3 bucket with the secure defaults every bucket of the app shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from modules import iam
+from modules._cdktf import Construct, aws
+
+
+@dataclass(frozen=True)
+class SecureBucketProps:
+    """Props of :class:`SecureBucket`."""
+
+    name: str
+    """Bucket name (from config.naming). Required."""
+    kms_key_arn: str
+    """Customer-managed key of the bucket's region used for default encryption. Required."""
+    partition: str = "aws"
+    """AWS partition, for the bucket ARN. Default `aws`."""
+    noncurrent_version_expiration_days: int = 90
+    """Days before a superseded version is deleted. Default 90."""
+    force_destroy: bool = False
+    """Let Terraform delete the bucket while it holds objects. Default false."""
+    eventbridge_notifications: bool = False
+    """Send every object event of the bucket to the region's default EventBridge bus. Default false."""
+    extra_policy_statements: tuple[dict, ...] = field(default_factory=tuple)
+    """Statements added to the bucket policy after the TLS-only deny (e.g. for a log-delivering service).
+    Default none."""
+
+
+class SecureBucket(Construct):
+    """Versioned, KMS-encrypted (bucket key on), private, TLS-only bucket with noncurrent-version expiry.
+
+    Object ownership is enforced (ACLs disabled) and all four Block Public Access settings are on.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, props: SecureBucketProps, provider: aws.provider.AwsProvider):
+        super().__init__(scope, id)
+        self.name = props.name
+        self.arn = f"arn:{props.partition}:s3:::{props.name}"
+        self.bucket = aws.s3_bucket.S3Bucket(
+            self, "this", provider=provider, bucket=props.name, force_destroy=props.force_destroy
+        )
+        bucket_id = self.bucket.id
+        self.public_access_block = aws.s3_bucket_public_access_block.S3BucketPublicAccessBlock(
+            self,
+            "public-access-block",
+            provider=provider,
+            bucket=bucket_id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+        )
+        aws.s3_bucket_ownership_controls.S3BucketOwnershipControls(
+            self,
+            "ownership",
+            provider=provider,
+            bucket=bucket_id,
+            rule=aws.s3_bucket_ownership_controls.S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
+        )
+        self.versioning = aws.s3_bucket_versioning.S3BucketVersioningA(
+            self,
+            "versioning",
+            provider=provider,
+            bucket=bucket_id,
+            versioning_configuration=aws.s3_bucket_versioning.S3BucketVersioningVersioningConfiguration(
+                status="Enabled"
+            ),
+        )
+        sse = aws.s3_bucket_server_side_encryption_configuration
+        self.encryption = sse.S3BucketServerSideEncryptionConfigurationA(
+            self,
+            "encryption",
+            provider=provider,
+            bucket=bucket_id,
+            rule=[
+                sse.S3BucketServerSideEncryptionConfigurationRuleA(
+                    apply_server_side_encryption_by_default=sse.S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
+                        sse_algorithm="aws:kms", kms_master_key_id=props.kms_key_arn
+                    ),
+                    bucket_key_enabled=True,
+                )
+            ],
+        )
+        lifecycle = aws.s3_bucket_lifecycle_configuration
+        aws.s3_bucket_lifecycle_configuration.S3BucketLifecycleConfiguration(
+            self,
+            "lifecycle",
+            provider=provider,
+            bucket=bucket_id,
+            depends_on=[self.versioning],
+            rule=[
+                lifecycle.S3BucketLifecycleConfigurationRule(
+                    id="expire-noncurrent-versions",
+                    status="Enabled",
+                    filter=[lifecycle.S3BucketLifecycleConfigurationRuleFilter(prefix="")],
+                    noncurrent_version_expiration=[
+                        lifecycle.S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
+                            noncurrent_days=props.noncurrent_version_expiration_days
+                        )
+                    ],
+                    abort_incomplete_multipart_upload=[
+                        lifecycle.S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
+                            days_after_initiation=7
+                        )
+                    ],
+                )
+            ],
+        )
+        tls_only = {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [self.arn, f"{self.arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+        self.policy = aws.s3_bucket_policy.S3BucketPolicy(
+            self,
+            "policy",
+            provider=provider,
+            bucket=bucket_id,
+            policy=iam.document(tls_only, *props.extra_policy_statements),
+            # A policy put before Block Public Access is in place could be judged public.
+            depends_on=[self.public_access_block],
+        )
+        if props.eventbridge_notifications:
+            aws.s3_bucket_notification.S3BucketNotification(
+                self, "notifications", provider=provider, bucket=bucket_id, eventbridge=True
+            )

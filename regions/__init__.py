@@ -1,0 +1,1 @@
+"""Regions: what runs where, and the one factory of aliased AWS providers."""

@@ -1,0 +1,59 @@
+"""What every stack shares: its state backend, its providers, the account it deploys to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from config.schema import RelayConfig
+from modules._cdktf import Construct, aws, cdk
+from regions import catalog
+from regions.providers import ProviderFactory
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def state_dir(config: RelayConfig) -> Path:
+    """Local state of an environment; the emulator's state never mixes with a real account's."""
+    kind = "emulator" if config.emulator.enabled else "aws"
+    return PROJECT_ROOT / ".relay" / "state" / kind / config.environment
+
+
+class RelayStack(cdk.TerraformStack):
+    """A stack with the configured backend and helpers for its region's provider and account."""
+
+    def __init__(self, scope: Construct, name: str, *, config: RelayConfig, region: str):
+        super().__init__(scope, name)
+        self.config = config
+        self.region = region
+        self.partition = catalog.partition_of(region)
+        self.factory = ProviderFactory(config)
+        self._providers: dict[str, aws.provider.AwsProvider] = {}
+        state = config.state
+        if state.backend == "s3":
+            cdk.S3Backend(
+                self,
+                bucket=state.bucket,
+                key=f"{state.key_prefix}/{config.environment}/{name}.tfstate",
+                region=state.region or config.home_region,
+                encrypt=True,
+            )
+            # S3-native state locking (Terraform >= 1.10); cdktf 0.21's S3Backend predates the option.
+            self.add_override("terraform.backend.s3.use_lockfile", True)
+        else:
+            # Relative to the stack's directory (cdktf.out/stacks/<name>), where Terraform runs.
+            state_path = Path("..", "..", "..") / state_dir(config).relative_to(PROJECT_ROOT) / f"{name}.tfstate"
+            cdk.LocalBackend(self, path=str(state_path))
+        self.provider = self.provider_for(region)
+        self.account_id = aws.data_aws_caller_identity.DataAwsCallerIdentity(
+            self, "account", provider=self.provider
+        ).account_id
+
+    def provider_for(self, region: str) -> aws.provider.AwsProvider:
+        """This stack's provider for `region`, created once."""
+        if region not in self._providers:
+            self._providers[region] = self.factory.provider(self, region)
+        return self._providers[region]
+
+    def output(self, id: str, value: str, description: str) -> None:
+        """A stack output with a description."""
+        cdk.TerraformOutput(self, id, value=value, description=description)

@@ -1,0 +1,1 @@
+"""Developer tooling: Terraform runner, configuration reference."""
