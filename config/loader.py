@@ -184,7 +184,7 @@ def load_config(
         except json.JSONDecodeError as error:
             raise ConfigError(f"RELAY_OVERRIDES: not valid JSON ({error}); expected a JSON object") from None
         if not isinstance(parsed, dict):
-            raise ConfigError("RELAY_OVERRIDES: expected a JSON object such as {\"target_regions\": [\"eu-south-2\"]}")
+            raise ConfigError('RELAY_OVERRIDES: expected a JSON object such as {"target_regions": ["eu-south-2"]}')
         settings = deep_merge(settings, parsed)
     settings.setdefault("environment", name)
     return validate(settings, cdktf_json.parent)

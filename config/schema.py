@@ -7,12 +7,13 @@ rules that need region data live in :mod:`config.loader` next to the error forma
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from config.naming import Names
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
+
+from config.naming import Names
 
 LOWER_NAME = r"^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$"
 CONNECTION_ARN = re.compile(
@@ -30,13 +31,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
-class TriggerMode(str, Enum):
+class TriggerMode(StrEnum):
     """How a new release object in a target bucket reaches the EventBridge rule."""
 
     EVENTBRIDGE = "eventbridge"
 
 
-class SourceProvider(str, Enum):
+class SourceProvider(StrEnum):
     """Where the home pipeline takes the application source from."""
 
     CONNECTION = "connection"
@@ -159,9 +160,9 @@ class ReplicationConfig(_Strict):
     delete_marker_replication: bool = False
     """Replicate delete markers, so deleting the release in the home region hides it in the targets.
     Default false: a target keeps its last release even if the home bucket is emptied."""
-    storage_class: Literal[
-        "STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "REDUCED_REDUNDANCY"
-    ] = "STANDARD"
+    storage_class: Literal["STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "REDUCED_REDUNDANCY"] = (
+        "STANDARD"
+    )
     """Storage class of replicas. Default `STANDARD` (release objects are read right away)."""
 
 

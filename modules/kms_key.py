@@ -36,7 +36,13 @@ class RegionKey(Construct):
         super().__init__(scope, id)
         root = f"arn:{props.partition}:iam::{props.account_id}:root"
         statements = [
-            {"Sid": "EnableIamPolicies", "Effect": "Allow", "Principal": {"AWS": root}, "Action": "kms:*", "Resource": "*"}
+            {
+                "Sid": "EnableIamPolicies",
+                "Effect": "Allow",
+                "Principal": {"AWS": root},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
         ]
         if props.logs_service:
             statements.append(
@@ -44,7 +50,13 @@ class RegionKey(Construct):
                     "Sid": "AllowCloudWatchLogs",
                     "Effect": "Allow",
                     "Principal": {"Service": props.logs_service},
-                    "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                    "Action": [
+                        "kms:Encrypt*",
+                        "kms:Decrypt*",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:Describe*",
+                    ],
                     "Resource": "*",
                     "Condition": {
                         "ArnLike": {

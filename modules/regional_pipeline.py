@@ -69,7 +69,12 @@ class RegionalPipeline(Construct):
         )
         if p.deploy_policy:
             aws.iam_role_policy.IamRolePolicy(
-                self, "deploy-policy", provider=provider, role=self.deploy_role.id, name="deploy", policy=p.deploy_policy
+                self,
+                "deploy-policy",
+                provider=provider,
+                role=self.deploy_role.id,
+                name="deploy",
+                policy=p.deploy_policy,
             )
         self.pipeline_role = aws.iam_role.IamRole(
             self,
@@ -95,7 +100,9 @@ class RegionalPipeline(Construct):
                 iam.allow(
                     "Artifacts", ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"], [f"{p.artifact_bucket_arn}/*"]
                 ),
-                iam.allow("ArtifactBucket", ["s3:GetBucketVersioning", "s3:GetBucketLocation"], [p.artifact_bucket_arn]),
+                iam.allow(
+                    "ArtifactBucket", ["s3:GetBucketVersioning", "s3:GetBucketLocation"], [p.artifact_bucket_arn]
+                ),
                 iam.allow("UseKey", ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], [p.kms_key_arn]),
                 iam.allow(
                     "DeployStack",

@@ -127,19 +127,27 @@ class ReleasePipeline(Construct):
                 type="LINUX_CONTAINER",
                 image_pull_credentials_type="CODEBUILD",
                 environment_variable=[
-                    cb.CodebuildProjectEnvironmentEnvironmentVariable(name="RELEASE_BUCKET", value=p.release_bucket_name),
+                    cb.CodebuildProjectEnvironmentEnvironmentVariable(
+                        name="RELEASE_BUCKET", value=p.release_bucket_name
+                    ),
                     cb.CodebuildProjectEnvironmentEnvironmentVariable(name="RELEASE_KEY", value=p.release_object_key),
                     cb.CodebuildProjectEnvironmentEnvironmentVariable(name="RELEASE_KMS_KEY_ARN", value=p.kms_key_arn),
                 ],
             ),
             logs_config=cb.CodebuildProjectLogsConfig(
-                cloudwatch_logs=cb.CodebuildProjectLogsConfigCloudwatchLogs(group_name=p.log_group_name, status="ENABLED")
+                cloudwatch_logs=cb.CodebuildProjectLogsConfigCloudwatchLogs(
+                    group_name=p.log_group_name, status="ENABLED"
+                )
             ),
             depends_on=[self.log_group],
         )
 
         if p.connection_arn:
-            source_statement = iam.allow("UseConnection", ["codestar-connections:UseConnection", "codeconnections:UseConnection"], [p.connection_arn])
+            source_statement = iam.allow(
+                "UseConnection",
+                ["codestar-connections:UseConnection", "codeconnections:UseConnection"],
+                [p.connection_arn],
+            )
             source_action = cp.CodepipelineStageAction(
                 name="Source",
                 category="Source",
@@ -171,7 +179,13 @@ class ReleasePipeline(Construct):
         else:
             source_statement = iam.allow(
                 "ReadRepository",
-                ["codecommit:GetBranch", "codecommit:GetCommit", "codecommit:UploadArchive", "codecommit:GetUploadArchiveStatus", "codecommit:CancelUploadArchive"],
+                [
+                    "codecommit:GetBranch",
+                    "codecommit:GetCommit",
+                    "codecommit:UploadArchive",
+                    "codecommit:GetUploadArchiveStatus",
+                    "codecommit:CancelUploadArchive",
+                ],
                 [repository_arn],
             )
             source_action = cp.CodepipelineStageAction(
@@ -202,8 +216,14 @@ class ReleasePipeline(Construct):
             policy=iam.document(
                 source_statement,
                 iam.allow("Artifacts", ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"], [artifacts]),
-                iam.allow("ArtifactBucket", ["s3:GetBucketVersioning", "s3:GetBucketLocation"], [p.artifact_bucket_arn]),
-                iam.allow("Build", ["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild"], [self.project_arn]),
+                iam.allow(
+                    "ArtifactBucket", ["s3:GetBucketVersioning", "s3:GetBucketLocation"], [p.artifact_bucket_arn]
+                ),
+                iam.allow(
+                    "Build",
+                    ["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild"],
+                    [self.project_arn],
+                ),
                 iam.allow("UseKey", use_key, [p.kms_key_arn]),
             ),
         )
@@ -244,7 +264,9 @@ class ReleasePipeline(Construct):
         if not p.connection_arn:
             self._codecommit_trigger(p, provider, repository_arn)
 
-    def _codecommit_trigger(self, p: ReleasePipelineProps, provider: aws.provider.AwsProvider, repository_arn: str) -> None:
+    def _codecommit_trigger(
+        self, p: ReleasePipelineProps, provider: aws.provider.AwsProvider, repository_arn: str
+    ) -> None:
         """CodeCommit pushes reach the pipeline through EventBridge (the source action does not poll)."""
         role = aws.iam_role.IamRole(
             self,
@@ -260,7 +282,9 @@ class ReleasePipeline(Construct):
             provider=provider,
             role=role.id,
             name="start-pipeline",
-            policy=iam.document(iam.allow("StartPipeline", ["codepipeline:StartPipelineExecution"], [self.pipeline_arn])),
+            policy=iam.document(
+                iam.allow("StartPipeline", ["codepipeline:StartPipelineExecution"], [self.pipeline_arn])
+            ),
         )
         rule = aws.cloudwatch_event_rule.CloudwatchEventRule(
             self,

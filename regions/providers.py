@@ -54,7 +54,7 @@ class ProviderFactory:
             url = emulator.endpoint.rstrip("/")
             settings.update(
                 access_key="test",
-                secret_key="test",
+                secret_key="test",  # noqa: S106 - the emulator's fixed, public test credentials
                 skip_credentials_validation=True,
                 skip_metadata_api_check="true",
                 skip_region_validation=True,

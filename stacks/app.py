@@ -11,7 +11,9 @@ from stacks.home import HomeStack
 from stacks.target import TargetStack
 
 
-def build_app(config: RelayConfig, *, outdir: str | None = None, root: Path = PROJECT_ROOT) -> tuple[cdk.App, HomeStack, list[TargetStack]]:
+def build_app(
+    config: RelayConfig, *, outdir: str | None = None, root: Path = PROJECT_ROOT
+) -> tuple[cdk.App, HomeStack, list[TargetStack]]:
     """One stack per target region, then the home stack, which is deployed after them."""
     app = cdk.App(outdir=outdir, skip_validation=False) if outdir else cdk.App()
     targets = [TargetStack(app, config=config, region=region, root=root) for region in config.target_regions]

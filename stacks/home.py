@@ -46,10 +46,16 @@ class HomeStack(RelayStack):
             "force_destroy": config.buckets.force_destroy,
         }
         self.release_bucket = SecureBucket(
-            self, "release-bucket", props=SecureBucketProps(name=names.bucket("release", region), **bucket_settings), provider=provider
+            self,
+            "release-bucket",
+            props=SecureBucketProps(name=names.bucket("release", region), **bucket_settings),
+            provider=provider,
         )
         self.artifact_bucket = SecureBucket(
-            self, "artifact-bucket", props=SecureBucketProps(name=names.bucket("artifacts", region), **bucket_settings), provider=provider
+            self,
+            "artifact-bucket",
+            props=SecureBucketProps(name=names.bucket("artifacts", region), **bucket_settings),
+            provider=provider,
         )
         source = config.source
         self.pipeline = ReleasePipeline(

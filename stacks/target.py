@@ -47,7 +47,10 @@ class TargetStack(RelayStack):
             provider=provider,
         )
         self.artifact_bucket = SecureBucket(
-            self, "artifact-bucket", props=SecureBucketProps(name=names.bucket("artifacts", region), **bucket_settings), provider=provider
+            self,
+            "artifact-bucket",
+            props=SecureBucketProps(name=names.bucket("artifacts", region), **bucket_settings),
+            provider=provider,
         )
         deploy = config.deploy
         self.pipeline = RegionalPipeline(
@@ -92,4 +95,3 @@ class TargetStack(RelayStack):
         self.output("kms_key_arn", self.key.arn, "Key of this region's buckets and artifacts")
         self.output("pipeline_name", self.pipeline.pipeline.name, "Pipeline that deploys each release in this region")
         self.output("deploy_stack_name", deploy.stack_name, "CloudFormation stack the pipeline deploys")
-

@@ -72,7 +72,9 @@ def terraform_binary() -> str:
     """Path of a Terraform >= 1.5 on PATH."""
     binary = shutil.which("terraform")
     if not binary:
-        raise TerraformError("terraform is not on PATH; install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install)")
+        raise TerraformError(
+            "terraform is not on PATH; install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install)"
+        )
     output = subprocess.run([binary, "version", "-json"], capture_output=True, text=True, check=False).stdout
     version = output.split('"terraform_version":')[1].split('"')[1] if "terraform_version" in output else "0.0"
     major, minor = (int(part) for part in version.split(".")[:2])
@@ -97,9 +99,7 @@ def stack_dirs(names: list[str] | None = None, stacks_dir: Path = STACKS_DIR) ->
 
 def run(stack: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run one terraform command in a stack directory, capturing output."""
-    return subprocess.run(
-        [terraform_binary(), *args], cwd=stack, env=env, capture_output=True, text=True, check=False
-    )
+    return subprocess.run([terraform_binary(), *args], cwd=stack, env=env, capture_output=True, text=True, check=False)
 
 
 def init(stack: Path, env: dict[str, str], *, backend: bool = True) -> None:

@@ -12,15 +12,17 @@ import pytest
 
 from config import ConfigError, load_config
 from config.loader import deep_merge, select_environment, validate
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
+CONNECTION = "arn:aws:codeconnections:eu-west-1:111122223333:connection/7d2b1c9e-0f4a-4b8e-9c3d-5a6f7e8d9c0b"
 VALID = {
     "app": "relay",
     "environment": "test",
     "home_region": "eu-west-1",
     "target_regions": ["eu-south-2", "ap-southeast-4"],
     "source": {
-        "connection_arn": "arn:aws:codeconnections:eu-west-1:111122223333:connection/7d2b1c9e-0f4a-4b8e-9c3d-5a6f7e8d9c0b",
+        "connection_arn": CONNECTION,
         "repository": "example-org/sample-app",
         "branch": "main",
     },
@@ -43,22 +45,46 @@ def test_valid_settings_give_a_typed_config_with_documented_defaults():
 
 
 BAD = [
-    pytest.param({"home_region": "eu-atlantis-1"}, ["home_region", "unknown region", "eu-west-1"], id="unknown-home-region"),
-    pytest.param({"target_regions": ["mars-1"]}, ["target_regions[0]", "unknown region", "eu-south-2"], id="unknown-target"),
-    pytest.param({"target_regions": ["eu-west-1"]}, ["target_regions", "'eu-west-1' is the home_region"], id="home-is-target"),
-    pytest.param({"target_regions": ["eu-south-2", "eu-south-2"]}, ["target_regions", "listed twice"], id="duplicate-target"),
-    pytest.param({"target_regions": []}, ["target_regions", "at least 1"], id="no-targets"),
-    pytest.param({"target_regions": ["ca-west-1"]}, ["target_regions[0]", "no CodePipeline endpoint", "eu-south-2"], id="target-without-codepipeline"),
-    pytest.param({"target_regions": ["us-gov-west-1"]}, ["target_regions[0]", "partition", "never crosses"], id="cross-partition"),
     pytest.param(
-        {"home_region": "eu-south-2", "target_regions": ["eu-west-1"], "source": {"connection_arn": VALID["source"]["connection_arn"].replace("eu-west-1", "eu-south-2")}},
+        {"home_region": "eu-atlantis-1"}, ["home_region", "unknown region", "eu-west-1"], id="unknown-home-region"
+    ),
+    pytest.param(
+        {"target_regions": ["mars-1"]}, ["target_regions[0]", "unknown region", "eu-south-2"], id="unknown-target"
+    ),
+    pytest.param(
+        {"target_regions": ["eu-west-1"]}, ["target_regions", "'eu-west-1' is the home_region"], id="home-is-target"
+    ),
+    pytest.param(
+        {"target_regions": ["eu-south-2", "eu-south-2"]}, ["target_regions", "listed twice"], id="duplicate-target"
+    ),
+    pytest.param({"target_regions": []}, ["target_regions", "at least 1"], id="no-targets"),
+    pytest.param(
+        {"target_regions": ["ca-west-1"]},
+        ["target_regions[0]", "no CodePipeline endpoint", "eu-south-2"],
+        id="target-without-codepipeline",
+    ),
+    pytest.param(
+        {"target_regions": ["us-gov-west-1"]}, ["target_regions[0]", "partition", "never crosses"], id="cross-partition"
+    ),
+    pytest.param(
+        {
+            "home_region": "eu-south-2",
+            "target_regions": ["eu-west-1"],
+            "source": {"connection_arn": VALID["source"]["connection_arn"].replace("eu-west-1", "eu-south-2")},
+        },
         ["home_region", "codestar-connections", "eu-west-1"],
         id="home-without-connections",
     ),
     pytest.param({"source": {"branch": ""}}, ["source.branch", "at least 1 character"], id="empty-branch"),
     pytest.param({"source": {"branch": "   "}}, ["source.branch", "must not be empty or blank"], id="blank-branch"),
-    pytest.param({"source": {"branch": "feature..x"}}, ["source.branch", "not a valid git branch name"], id="bad-branch"),
-    pytest.param({"source": {"connection_arn": "arn:aws:codestar:eu-west-1:1:connection/x"}}, ["source", "malformed", "arn:aws:codeconnections"], id="malformed-arn"),
+    pytest.param(
+        {"source": {"branch": "feature..x"}}, ["source.branch", "not a valid git branch name"], id="bad-branch"
+    ),
+    pytest.param(
+        {"source": {"connection_arn": "arn:aws:codestar:eu-west-1:1:connection/x"}},
+        ["source", "malformed", "arn:aws:codeconnections"],
+        id="malformed-arn",
+    ),
     pytest.param({"source": {"connection_arn": None}}, ["source", "connection_arn is required"], id="missing-arn"),
     pytest.param(
         {"source": {"connection_arn": VALID["source"]["connection_arn"].replace("eu-west-1", "us-east-1")}},
@@ -66,17 +92,41 @@ BAD = [
         id="connection-in-other-region",
     ),
     pytest.param({"source": {"repository": "no-owner"}}, ["source", "owner/name"], id="repository-without-owner"),
-    pytest.param({"source": {"provider": "github"}}, ["source.provider", "connection", "codecommit"], id="unknown-source-provider"),
+    pytest.param(
+        {"source": {"provider": "github"}},
+        ["source.provider", "connection", "codecommit"],
+        id="unknown-source-provider",
+    ),
     pytest.param({"trigger": {"mode": "polling"}}, ["trigger.mode", "eventbridge"], id="unknown-trigger-mode"),
     pytest.param({"app": "Relay"}, ["app", "pattern"], id="uppercase-app"),
     pytest.param({"app": "a-very-long-application-name"}, ["app", "at most 16"], id="long-app"),
-    pytest.param({"namespace": "n" * 20, "app": "a" * 16, "environment": "e" * 10}, ["bucket name", "at most 63"], id="bucket-name-too-long"),
-    pytest.param({"deploy": {"stack_name": "1stack"}}, ["deploy.stack_name", "CloudFormation stack name"], id="bad-stack-name"),
-    pytest.param({"deploy": {"template_path": "../x.yaml"}}, ["deploy.template_path", "relative path"], id="template-outside-zip"),
-    pytest.param({"deploy": {"policy_file": "missing.json"}}, ["deploy.policy_file", "does not exist"], id="missing-policy-file"),
-    pytest.param({"release": {"object_key": "/abs.zip"}}, ["release.object_key", "safe S3 object key"], id="bad-object-key"),
-    pytest.param({"buckets": {"noncurrent_version_expiration_days": 0}}, ["buckets.noncurrent_version_expiration_days", "greater than or equal to 1"], id="zero-expiry"),
-    pytest.param({"replication": {"storage_class": "GLACIER"}}, ["replication.storage_class", "STANDARD_IA"], id="bad-storage-class"),
+    pytest.param(
+        {"namespace": "n" * 20, "app": "a" * 16, "environment": "e" * 10},
+        ["bucket name", "at most 63"],
+        id="bucket-name-too-long",
+    ),
+    pytest.param(
+        {"deploy": {"stack_name": "1stack"}}, ["deploy.stack_name", "CloudFormation stack name"], id="bad-stack-name"
+    ),
+    pytest.param(
+        {"deploy": {"template_path": "../x.yaml"}}, ["deploy.template_path", "relative path"], id="template-outside-zip"
+    ),
+    pytest.param(
+        {"deploy": {"policy_file": "missing.json"}}, ["deploy.policy_file", "does not exist"], id="missing-policy-file"
+    ),
+    pytest.param(
+        {"release": {"object_key": "/abs.zip"}}, ["release.object_key", "safe S3 object key"], id="bad-object-key"
+    ),
+    pytest.param(
+        {"buckets": {"noncurrent_version_expiration_days": 0}},
+        ["buckets.noncurrent_version_expiration_days", "greater than or equal to 1"],
+        id="zero-expiry",
+    ),
+    pytest.param(
+        {"replication": {"storage_class": "GLACIER"}},
+        ["replication.storage_class", "STANDARD_IA"],
+        id="bad-storage-class",
+    ),
     pytest.param({"tags": {"aws:owner": "x"}}, ["tags", "reserved 'aws:' prefix"], id="reserved-tag"),
     pytest.param({"state": {"backend": "s3"}}, ["state", "bucket is required"], id="s3-state-without-bucket"),
     pytest.param({"emulator": {"endpoint": "localhost"}}, ["emulator.endpoint", "pattern"], id="bad-endpoint"),
@@ -154,3 +204,9 @@ def test_main_rejects_a_bad_config_with_exit_2_and_synthesizes_nothing(tmp_path)
     assert result.stderr.startswith("relay: configuration error\ntarget_regions: 'eu-west-1' is the home_region")
     assert "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_configuration_reference_is_generated_from_the_current_schema():
+    from tools import configref
+
+    assert configref.REFERENCE.read_text() == configref.render(), "run: python -m tools.configref"

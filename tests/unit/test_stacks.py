@@ -1,0 +1,341 @@
+"""The synthesized stacks: replication, pipelines, trigger, secure defaults and least privilege.
+
+Each configuration is synthesized once per session (tests/conftest.py); these tests only read JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from modules._cdktf import cdk
+
+TARGETS = ["eu-south-2", "ap-southeast-4"]
+
+
+def resources(stack: dict, kind: str) -> list[dict]:
+    return list(stack.get("resource", {}).get(kind, {}).values())
+
+
+def data_sources(stack: dict, kind: str) -> list[dict]:
+    return list(stack.get("data", {}).get(kind, {}).values())
+
+
+def policies(stack: dict) -> list[dict]:
+    return [json.loads(p["policy"]) for p in resources(stack, "aws_iam_role_policy")]
+
+
+def one(items: list[dict]) -> dict:
+    assert len(items) == 1, items
+    return items[0]
+
+
+def all_stacks(synth) -> list[dict]:
+    return [synth.stack(name) for name in synth.stacks]
+
+
+# --- home region: replication ---------------------------------------------------------------
+
+
+def test_release_bucket_has_one_replication_rule_per_target_region(local):
+    home = local.stack(local.home)
+    config = one(resources(home, "aws_s3_bucket_replication_configuration"))
+    rules = config["rule"]
+    assert [r["id"] for r in rules] == [f"release-to-{region}" for region in TARGETS]
+    assert sorted(r["priority"] for r in rules) == [1, 2]
+    for rule, region in zip(rules, TARGETS, strict=True):
+        alias = region.replace("-", "_")
+        assert rule["status"] == "Enabled"
+        assert rule["filter"] == {"prefix": "release/source.zip"}
+        assert rule["delete_marker_replication"] == {"status": "Disabled"}
+        assert rule["source_selection_criteria"] == {"sse_kms_encrypted_objects": {"status": "Enabled"}}
+        destination = rule["destination"]
+        assert destination["bucket"] == f"${{data.aws_s3_bucket.replica-bucket-{alias}.arn}}"
+        assert destination["encryption_configuration"] == {
+            "replica_kms_key_id": f"${{data.aws_kms_alias.replica-key-{alias}.target_key_arn}}"
+        }
+        assert destination["storage_class"] == "STANDARD"
+
+
+def test_destinations_are_looked_up_by_name_with_the_target_regions_aliased_provider(local):
+    home = local.stack(local.home)
+    buckets = {b["bucket"]: b["provider"] for b in data_sources(home, "aws_s3_bucket")}
+    assert buckets == {f"relay-local-release-{r}": f"aws.{r.replace('-', '_')}" for r in TARGETS}
+    aliases = {a["name"]: a["provider"] for a in data_sources(home, "aws_kms_alias")}
+    assert aliases == {f"alias/relay-local-{r}": f"aws.{r.replace('-', '_')}" for r in TARGETS}
+    assert sorted(p["alias"] for p in home["provider"]["aws"]) == sorted(
+        r.replace("-", "_") for r in ["eu-west-1", *TARGETS]
+    )
+
+
+def test_delete_marker_replication_and_storage_class_follow_the_configuration(prod):
+    rules = one(resources(prod.stack(prod.home), "aws_s3_bucket_replication_configuration"))["rule"]
+    assert {r["delete_marker_replication"]["status"] for r in rules} == {"Enabled"}
+    assert {r["destination"]["storage_class"] for r in rules} == {"STANDARD_IA"}
+
+
+def test_replication_role_is_scoped_to_the_release_object_and_the_exact_keys(local):
+    home = local.stack(local.home)
+    role = next(r for r in resources(home, "aws_iam_role") if r["name"] == "relay-local-replication-eu-west-1")
+    assert json.loads(role["assume_role_policy"])["Statement"][0]["Principal"] == {"Service": "s3.amazonaws.com"}
+    policy = next(p for p in policies(home) if any(s.get("Sid") == "WriteReplicas" for s in p["Statement"]))
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["ReadSourceVersions"]["Resource"] == ["arn:aws:s3:::relay-local-release-eu-west-1/release/source.zip"]
+    assert by_sid["WriteReplicas"]["Resource"] == [
+        f"${{data.aws_s3_bucket.replica-bucket-{r.replace('-', '_')}.arn}}/release/source.zip" for r in TARGETS
+    ]
+    assert by_sid["DecryptSource"]["Condition"] == {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}
+    encrypt = [s for sid, s in by_sid.items() if sid.startswith("EncryptReplicas")]
+    assert len(encrypt) == 2
+    assert all(s["Resource"][0].endswith(".target_key_arn}") for s in encrypt)
+
+
+# --- home region: source and build ------------------------------------------------------------
+
+
+def test_home_pipeline_is_started_by_pushes_to_the_configured_branch_only(local):
+    pipeline = one(resources(local.stack(local.home), "aws_codepipeline"))
+    assert pipeline["pipeline_type"] == "V2"
+    source = pipeline["stage"][0]["action"][0]
+    assert source["provider"] == "CodeStarSourceConnection"
+    assert source["configuration"]["BranchName"] == "main"
+    assert source["configuration"]["FullRepositoryId"] == "example-org/sample-app"
+    push = pipeline["trigger"][0]["git_configuration"]["push"]
+    assert push == [{"branches": {"includes": ["main"]}}]
+    build = pipeline["stage"][1]["action"][0]
+    assert (build["provider"], build["input_artifacts"]) == ("CodeBuild", ["SourceArtifact"])
+
+
+def test_codebuild_zips_the_source_and_publishes_it_under_the_release_key(local):
+    project = one(resources(local.stack(local.home), "aws_codebuild_project"))
+    variables = {v["name"]: v["value"] for v in project["environment"]["environment_variable"]}
+    assert variables["RELEASE_BUCKET"] == "${aws_s3_bucket.release-bucket_this_02B16B4E.bucket}"
+    assert variables["RELEASE_KEY"] == "release/source.zip"
+    buildspec = project["source"]["buildspec"]
+    assert "zip -q -r -X /tmp/release.zip ." in buildspec
+    # The shell's ${VAR} reaches Terraform escaped, so it stays a literal for bash.
+    assert "s3://$${RELEASE_BUCKET}/$${RELEASE_KEY}" in buildspec
+    assert project["encryption_key"].startswith("${aws_kms_key.")
+
+
+def test_build_role_may_write_only_the_release_object(local):
+    statements = [s for p in policies(local.stack(local.home)) for s in p["Statement"]]
+    publish = one([s for s in statements if s.get("Sid") == "PublishRelease"])
+    assert publish["Action"] == ["s3:PutObject"]
+    assert publish["Resource"] == ["arn:aws:s3:::relay-local-release-eu-west-1/release/source.zip"]
+
+
+def test_codecommit_source_does_not_poll_and_is_started_by_an_event_rule_on_the_branch(prod):
+    home = prod.stack(prod.home)
+    pipeline = one(resources(home, "aws_codepipeline"))
+    source = pipeline["stage"][0]["action"][0]
+    assert source["provider"] == "CodeCommit"
+    assert source["configuration"]["PollForSourceChanges"] == "false"
+    assert "trigger" not in pipeline
+    rule = one(resources(home, "aws_cloudwatch_event_rule"))
+    pattern = json.loads(rule["event_pattern"])
+    assert pattern["detail"]["referenceName"] == ["release/v2"]
+    assert pattern["resources"] == [
+        "arn:aws:codecommit:eu-west-1:${data.aws_caller_identity.account.account_id}:sample-app"
+    ]
+
+
+# --- target regions ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("region", TARGETS)
+def test_target_pipeline_reads_the_replicated_object_without_polling(local, region):
+    raw = local.raw(local.target(region))
+    assert cdk.Testing.to_have_resource_with_properties(
+        raw, "aws_codepipeline", {"name": f"relay-local-deploy-{region}", "pipeline_type": "V2"}
+    )
+    pipeline = one(resources(json.loads(raw), "aws_codepipeline"))
+    source = pipeline["stage"][0]["action"][0]
+    assert source["provider"] == "S3"
+    assert source["configuration"]["PollForSourceChanges"] == "false"
+    assert source["configuration"]["S3ObjectKey"] == "release/source.zip"
+    assert pipeline["artifact_store"][0]["location"].startswith("${aws_s3_bucket.artifact-bucket")
+    assert pipeline["artifact_store"][0]["encryption_key"]["type"] == "KMS"
+
+
+@pytest.mark.parametrize("region", TARGETS)
+def test_target_pipeline_deploys_the_template_with_cloudformation_under_its_own_role(local, region):
+    pipeline = one(resources(local.stack(local.target(region)), "aws_codepipeline"))
+    deploy = pipeline["stage"][1]["action"][0]
+    assert (deploy["category"], deploy["provider"]) == ("Deploy", "CloudFormation")
+    configuration = deploy["configuration"]
+    assert configuration["ActionMode"] == "CREATE_UPDATE"
+    assert configuration["StackName"] == "relay-sample-app"
+    assert configuration["TemplatePath"] == "SourceArtifact::template.yaml"
+    assert configuration["RoleArn"].startswith("${aws_iam_role.pipeline_deploy-role")
+
+
+@pytest.mark.parametrize("region", TARGETS)
+def test_rule_matches_object_created_for_the_exact_bucket_and_key_for_any_reason(local, region):
+    stack = local.stack(local.target(region))
+    rule = one(resources(stack, "aws_cloudwatch_event_rule"))
+    assert json.loads(rule["event_pattern"]) == {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {
+            "bucket": {"name": ["${aws_s3_bucket.release-bucket_this_02B16B4E.bucket}"]},
+            "object": {"key": ["release/source.zip"]},
+        },
+    }
+    assert "reason" not in rule["event_pattern"]
+    target = one(resources(stack, "aws_cloudwatch_event_target"))
+    assert target["arn"] == "${aws_codepipeline.pipeline_this_1DEA5032.arn}"
+    assert target["role_arn"].startswith("${aws_iam_role.trigger_role")
+
+
+@pytest.mark.parametrize("region", TARGETS)
+def test_only_the_release_bucket_sends_events_to_eventbridge(local, region):
+    stack = local.stack(local.target(region))
+    notification = one(resources(stack, "aws_s3_bucket_notification"))
+    assert notification["eventbridge"] is True
+    assert notification["bucket"].startswith("${aws_s3_bucket.release-bucket_this")
+    assert not cdk.Testing.to_have_resource_with_properties(
+        local.raw(local.target(region)),
+        "aws_s3_bucket_notification",
+        {"bucket": "${aws_s3_bucket.artifact-bucket_this_A56045E5.id}"},
+    )
+
+
+@pytest.mark.parametrize("region", TARGETS)
+def test_trigger_role_may_only_start_that_one_pipeline(local, region):
+    stack = local.stack(local.target(region))
+    role = one([r for r in resources(stack, "aws_iam_role") if r["name"] == f"relay-local-trigger-{region}"])
+    trust = json.loads(role["assume_role_policy"])["Statement"][0]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    start = one([p for p in policies(stack) if p["Statement"][0].get("Sid") == "StartPipeline"])
+    assert start["Statement"] == [
+        {
+            "Sid": "StartPipeline",
+            "Effect": "Allow",
+            "Action": ["codepipeline:StartPipelineExecution"],
+            "Resource": ["${aws_codepipeline.pipeline_this_1DEA5032.arn}"],
+        }
+    ]
+
+
+@pytest.mark.parametrize("region", TARGETS)
+def test_target_stack_stands_alone_without_the_home_region(local, region):
+    stack = local.stack(local.target(region))
+    assert [p["region"] for p in stack["provider"]["aws"]] == [region]
+    assert "terraform_remote_state" not in stack.get("data", {})
+    assert "eu-west-1" not in json.dumps(stack)
+
+
+# --- secure defaults, everywhere --------------------------------------------------------------
+
+
+def test_every_bucket_is_versioned_kms_encrypted_private_tls_only_and_expires_old_versions(local, prod):
+    for synth in (local, prod):
+        for stack in all_stacks(synth):
+            buckets = resources(stack, "aws_s3_bucket")
+            assert len(buckets) == 2
+            assert len(resources(stack, "aws_s3_bucket_versioning")) == 2
+            for versioning in resources(stack, "aws_s3_bucket_versioning"):
+                assert versioning["versioning_configuration"]["status"] == "Enabled"
+            for encryption in resources(stack, "aws_s3_bucket_server_side_encryption_configuration"):
+                rule = encryption["rule"][0]
+                assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms"
+                assert rule["apply_server_side_encryption_by_default"]["kms_master_key_id"].startswith(
+                    "${aws_kms_key.key_this"
+                )
+                assert rule["bucket_key_enabled"] is True
+            for block in resources(stack, "aws_s3_bucket_public_access_block"):
+                assert all(
+                    block[k] is True
+                    for k in (
+                        "block_public_acls",
+                        "block_public_policy",
+                        "ignore_public_acls",
+                        "restrict_public_buckets",
+                    )
+                )
+            assert len(resources(stack, "aws_s3_bucket_public_access_block")) == 2
+            for policy in resources(stack, "aws_s3_bucket_policy"):
+                deny = json.loads(policy["policy"])["Statement"][0]
+                assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for lifecycle in resources(stack, "aws_s3_bucket_lifecycle_configuration"):
+                assert lifecycle["rule"][0]["noncurrent_version_expiration"] == [{"noncurrent_days": 90}]
+            key = one(resources(stack, "aws_kms_key"))
+            assert key["enable_key_rotation"] is True
+
+
+def test_force_destroy_is_only_on_in_the_emulator_environment(local, prod):
+    assert {b["force_destroy"] for s in all_stacks(local) for b in resources(s, "aws_s3_bucket")} == {True}
+    assert {b["force_destroy"] for s in all_stacks(prod) for b in resources(s, "aws_s3_bucket")} == {False}
+
+
+def test_no_iam_policy_grants_a_wildcard_action_or_resource(local, prod):
+    for synth in (local, prod):
+        for stack in all_stacks(synth):
+            for policy in policies(stack):
+                for statement in policy["Statement"]:
+                    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                    resources_ = (
+                        statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                    )
+                    assert all("*" not in a for a in actions), statement
+                    for arn in resources_:
+                        assert arn != "*", statement
+                        # A trailing /* is only allowed on the pipelines' own artifact buckets.
+                        if arn.endswith("/*"):
+                            assert "artifacts" in arn or "stack/" in arn or "parameter/" in arn, statement
+
+
+def test_every_role_is_named_deterministically_with_its_region(local):
+    for stack in all_stacks(local):
+        for role in resources(stack, "aws_iam_role"):
+            assert re.fullmatch(r"relay-local-[a-z-]+-(eu-west-1|eu-south-2|ap-southeast-4)", role["name"]), role[
+                "name"
+            ]
+            assert "name_prefix" not in role
+
+
+def test_required_provider_is_pinned_to_the_exact_bound_version(local):
+    for stack in all_stacks(local):
+        assert stack["terraform"]["required_providers"]["aws"]["version"] == "5.100.0"
+
+
+def test_every_output_has_a_description(local):
+    for stack in all_stacks(local):
+        assert stack["output"]
+        assert all(output.get("description") for output in stack["output"].values())
+
+
+# --- emulator mode ------------------------------------------------------------------------------
+
+
+def test_emulator_mode_points_every_provider_at_the_emulator_with_test_credentials(local):
+    for stack in all_stacks(local):
+        for provider in stack["provider"]["aws"]:
+            assert (provider["access_key"], provider["secret_key"]) == ("test", "test")
+            assert provider["s3_use_path_style"] is True
+            assert provider["skip_credentials_validation"] is True
+            endpoints = provider["endpoints"][0]
+            assert set(endpoints.values()) == {"http://127.0.0.1:4566"}
+            assert {"s3", "codepipeline", "events", "iam", "kms", "sts"} <= set(endpoints)
+        assert ".relay/state/emulator/local/" in stack["terraform"]["backend"]["local"]["path"]
+
+
+def test_aws_mode_has_no_emulator_settings_and_uses_the_s3_backend_with_locking(prod):
+    for name in prod.stacks:
+        stack = prod.stack(name)
+        for provider in stack["provider"]["aws"]:
+            assert not {
+                "access_key",
+                "secret_key",
+                "endpoints",
+                "s3_use_path_style",
+                "skip_credentials_validation",
+            } & set(provider)
+            assert provider["default_tags"][0]["tags"] == {"app": "relay", "environment": "prod", "project": "relay"}
+        backend = stack["terraform"]["backend"]["s3"]
+        assert backend["key"] == f"relay/prod/{name}.tfstate"
+        assert backend["use_lockfile"] is True and backend["encrypt"] is True
+        assert all(b["bucket"].startswith("example-org-relay-prod-") for b in resources(stack, "aws_s3_bucket"))

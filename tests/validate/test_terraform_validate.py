@@ -1,0 +1,49 @@
+"""Every synthesized stack passes `terraform validate` against the pinned provider (offline with a mirror)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tools import terraform
+
+pytestmark = pytest.mark.terraform
+
+
+@pytest.fixture(scope="module")
+def tf_env():
+    terraform.terraform_binary()
+    return terraform.environment()
+
+
+@pytest.mark.parametrize("environment", ["local", "prod"])
+def test_every_stack_is_valid_terraform(environment, tf_env, request):
+    synth = request.getfixturevalue(environment)
+    stacks = terraform.stack_dirs(stacks_dir=synth.outdir / "stacks")
+    assert len(stacks) == 3
+    for stack in stacks:
+        result = terraform.validate(stack, tf_env)
+        report = json.loads(result.stdout)
+        assert report["valid"] is True, (stack.name, report["diagnostics"])
+        assert report["error_count"] == 0
+        lock = (stack / ".terraform.lock.hcl").read_text()
+        assert 'version     = "5.100.0"' in lock
+
+
+def test_validate_reports_an_invalid_stack(local, tf_env, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    stack = json.loads(local.raw(local.target("eu-south-2")))
+    next(iter(stack["resource"]["aws_codepipeline"].values()))["stage"] = []
+    del stack["terraform"]["backend"]
+    (broken / "cdk.tf.json").write_text(json.dumps(stack))
+    result = terraform.validate(broken, tf_env)
+    report = json.loads(result.stdout)
+    assert report["valid"] is False
+    assert any("stage" in d["summary"] + d.get("detail", "") for d in report["diagnostics"])
+
+
+def test_a_mirror_that_is_not_a_mirror_is_refused(tmp_path):
+    with pytest.raises(terraform.TerraformError, match="is not a provider mirror"):
+        terraform.cli_config(str(tmp_path))
