@@ -4,19 +4,19 @@ PYTHON ?= python3
 TOX_VENV := .relay/tox
 TOX := $(TOX_VENV)/bin/tox
 
-.PHONY: demo test synth lint unit validate plugin emulator-start emulator-stop clean
+.PHONY: demo test synth lint unit validate plugin integration emulator-start emulator-stop clean
 
 $(TOX):
 	$(PYTHON) -m venv $(TOX_VENV)
 	$(TOX_VENV)/bin/pip install --quiet --disable-pip-version-check tox==4.67.15
 
 demo: $(TOX)
-	$(TOX) -e synth
+	$(TOX) -e demo
 
 test: $(TOX)
 	$(TOX)
 
-synth lint unit validate plugin: $(TOX)
+synth lint unit validate plugin integration: $(TOX)
 	$(TOX) -e $@
 
 emulator-start: $(TOX)
@@ -25,5 +25,6 @@ emulator-start: $(TOX)
 emulator-stop: $(TOX)
 	$(TOX) -e emulator -- stop
 
-clean:
+# The emulator keeps no data across restarts, so its Terraform state goes with it.
+clean: emulator-stop
 	rm -rf cdktf.out .relay/state/emulator

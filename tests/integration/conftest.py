@@ -1,0 +1,68 @@
+"""Integration session: emulator up, every stack deployed with cdktf, destroyed at the end, nothing left.
+
+The deploy happens once per session; the finalizer destroys everything even when a test failed and
+then checks the emulator for anything of this app left behind (a leftover fails the run).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from config import load_config
+from tools import deploy
+from tools.emulator_session import EmulatorSession
+from tools.release import Release
+
+pytestmark = pytest.mark.emulator
+
+
+@pytest.fixture(scope="session")
+def config():
+    environ = dict(os.environ)
+    environ.setdefault("RELAY_ENV", "local")
+    return load_config(environ=environ)
+
+
+@pytest.fixture(scope="session")
+def emulator(config):
+    with EmulatorSession(config) as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def deployed(config, emulator):
+    """Every stack deployed; yields the release helper; destroys and checks for leftovers afterwards."""
+    release = Release(config)
+    synthesized = False
+    try:
+        deploy.cdktf("deploy")
+        synthesized = True
+        yield release
+    finally:
+        release.delete_deployed_stacks()
+        deploy.cdktf("destroy", synth=not synthesized)
+        leftovers = find_leftovers(release)
+        assert not leftovers, f"left behind after destroy: {leftovers}"
+
+
+def find_leftovers(release: Release) -> list[str]:
+    """Anything named for this app and environment that still exists in any of its regions."""
+    config, names = release.config, release.config.names
+    prefix = f"{config.app}-{config.environment}-"
+    found: list[str] = []
+    for region in config.regions:
+        s3 = release.clients("s3", region)
+        found += [f"bucket {b['Name']}" for b in s3.list_buckets().get("Buckets", []) if prefix in b["Name"]]
+        pipelines = release.clients("codepipeline", region).list_pipelines()["pipelines"]
+        found += [f"pipeline {p['name']} ({region})" for p in pipelines if p["name"].startswith(prefix)]
+        rules = release.clients("events", region).list_rules(NamePrefix=prefix)["Rules"]
+        found += [f"rule {r['Name']} ({region})" for r in rules]
+        aliases = release.clients("kms", region).list_aliases()["Aliases"]
+        found += [f"kms {a['AliasName']} ({region})" for a in aliases if a["AliasName"] == names.kms_alias(region)]
+        if release.deployed_stack(region):
+            found.append(f"stack {config.deploy.stack_name} ({region})")
+    roles = release.clients("iam", config.home_region).list_roles()["Roles"]
+    found += [f"role {r['RoleName']}" for r in roles if r["RoleName"].startswith(prefix)]
+    return found
