@@ -1,0 +1,22 @@
+"""LocalStack start-up hook: installs relay's patches into LocalStack's seams.
+
+The open-source core does not load ``localstack.extensions`` plugins, but it runs every plux
+plugin in the ``localstack.hooks.on_infra_start`` namespace before serving requests, which is
+early enough to patch classes before the S3 and EventBridge providers are instantiated.
+"""
+
+import logging
+
+from localstack.runtime.hooks import on_infra_start
+
+LOG = logging.getLogger(__name__)
+
+
+@on_infra_start(priority=10)
+def relay_emulator_install():
+    from relay_emulator import events_target, network, replication
+
+    network.bind_to_listen_host()
+    replication.install()
+    events_target.install()
+    LOG.info("relay emulator plugin installed (S3 replication engine, CodePipeline event target)")

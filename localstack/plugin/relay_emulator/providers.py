@@ -1,0 +1,77 @@
+"""LocalStack service plugins (entry points in ``localstack.aws.provider``).
+
+LocalStack's ``MotoFallbackDispatcher`` relies on generated API classes that mark every
+operation; the open-source core has none for these services, so we build the dispatch table
+ourselves: the provider's own ``@handler`` methods first, every other operation of the
+botocore spec forwarded to moto (where moto implements the service).
+"""
+
+from localstack.services.plugins import Service, aws_provider
+
+
+def _moto_fallback_table(provider, with_moto: bool = True):
+    from localstack.aws.skeleton import create_dispatch_table
+    from localstack.aws.spec import load_service
+
+    table = create_dispatch_table(provider)
+    if with_moto:
+        from localstack.services.moto import call_moto
+
+        def forward(context, request):
+            return call_moto(context)
+
+        for operation in load_service(provider.service).operation_names:
+            table.setdefault(operation, forward)
+    return table
+
+
+class _MotoOnly:
+    """A provider with no handlers of its own: every operation goes to moto."""
+
+    def __init__(self, service: str, version: str):
+        self.service = service
+        self.version = version
+
+
+@aws_provider(api="codepipeline")
+def codepipeline():
+    from relay_emulator.codepipeline import CodePipelineProvider
+
+    provider = CodePipelineProvider()
+    # Executions and exact round-trips live in our provider; moto's store would diverge,
+    # so there is no moto fallback here (unimplemented operations answer NotImplemented).
+    return Service.for_provider(provider, dispatch_table_factory=lambda p: _moto_fallback_table(p, False))
+
+
+@aws_provider(api="codebuild")
+def codebuild():
+    from relay_emulator.codebuild import CodeBuildProvider
+
+    # moto's CodeBuild lacks UpdateProject and drops fields; projects live in our provider.
+    provider = CodeBuildProvider()
+    return Service.for_provider(provider, dispatch_table_factory=lambda p: _moto_fallback_table(p, False))
+
+
+@aws_provider(api="cloudtrail")
+def cloudtrail():
+    from relay_emulator.cloudtrail import patch_moto
+
+    patch_moto()
+    provider = _MotoOnly("cloudtrail", "2013-11-01")
+    return Service.for_provider(provider, dispatch_table_factory=_moto_fallback_table)
+
+
+@aws_provider(api="codestar-connections")
+def codestar_connections():
+    from relay_emulator.connections import CodeStarConnectionsProvider
+
+    provider = CodeStarConnectionsProvider()
+    return Service.for_provider(provider, dispatch_table_factory=lambda p: _moto_fallback_table(p, False))
+
+
+@aws_provider(api="codeconnections")
+def codeconnections():
+    from relay_emulator.connections import CodeConnectionsProvider
+
+    provider = CodeConnectionsProvider()
+    return Service.for_provider(provider, dispatch_table_factory=lambda p: _moto_fallback_table(p, False))
