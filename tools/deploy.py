@@ -82,6 +82,10 @@ def cdktf(
     args = [str(ensure_cli()), verb, *(stacks or ["*"]), "--auto-approve", f"--parallelism={parallelism}"]
     if not synth:
         args.append("--skip-synth")
+    if os.environ.get("RELAY_TF_MIRROR"):
+        # `terraform providers lock` asks the registry for checksums, which a mirror-only machine cannot
+        # reach; init already recorded the mirror's checksums in the lock file.
+        args.append("--skip-provider-lock")
     if stacks:
         # One target region is deployed or destroyed on its own, without the stacks around it.
         args.append("--ignore-missing-stack-dependencies")
