@@ -19,6 +19,7 @@ LIMITS: dict[str, tuple[int, str]] = {
     "kms_alias": (256, r"^alias/[A-Za-z0-9/_-]+$"),
     "log_group": (512, r"^[.\-_/#A-Za-z0-9]+$"),
     "stack": (128, r"^[A-Za-z][A-Za-z0-9-]*$"),
+    "trail": (128, r"^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$"),
 }
 
 
@@ -78,6 +79,10 @@ class Names:
         """EventBridge rule `<app>-<env>-<purpose>-<region>`."""
         return self._check("event_rule", f"{self._base}-{purpose}-{region}")
 
+    def trail(self, region: str) -> str:
+        """CloudTrail trail logging the release object's data events (trigger mode `cloudtrail`)."""
+        return self._check("trail", f"{self._base}-release-{region}")
+
     def kms_alias(self, region: str) -> str:
         """Alias of the region's customer-managed key."""
         return self._check("kms_alias", f"alias/{self._base}-{region}")
@@ -100,6 +105,7 @@ class Names:
         for region in target_regions:
             names += [self.target_stack(region), self.pipeline("deploy", region), self.event_rule("release", region)]
             names += [self.kms_alias(region)]
-            names += [self.bucket(p, region) for p in ("release", "artifacts")]
+            names += [self.bucket(p, region) for p in ("release", "artifacts", "trail")]
             names += [self.role(p, region) for p in ("pipeline", "deploy", "trigger")]
+            names += [self.trail(region)]
         return names

@@ -35,6 +35,7 @@ class TriggerMode(StrEnum):
     """How a new release object in a target bucket reaches the EventBridge rule."""
 
     EVENTBRIDGE = "eventbridge"
+    CLOUDTRAIL = "cloudtrail"
 
 
 class SourceProvider(StrEnum):
@@ -118,7 +119,10 @@ class TriggerConfig(_Strict):
     """How the replicated object starts the target-region pipeline."""
 
     mode: TriggerMode = TriggerMode.EVENTBRIDGE
-    """`eventbridge` (S3 -> EventBridge notifications; durable delivery). Default `eventbridge`."""
+    """`eventbridge` (S3 -> EventBridge notifications, delivered durably) or `cloudtrail` (a trail logging the
+    release key's S3 data events, best effort and billed per event). Default `eventbridge`."""
+    regions: dict[str, TriggerMode] = {}
+    """Per-target-region override of `mode`, e.g. `{"ap-southeast-4": "cloudtrail"}`. Default none."""
 
 
 class DeployConfig(_Strict):
@@ -249,6 +253,21 @@ class RelayConfig(_Strict):
                 raise ValueError(f"{region!r} is listed twice; each target region may appear once")
             seen.add(region)
         return value
+
+    @field_validator("trigger")
+    @classmethod
+    def _trigger_overrides_name_targets(cls, value: TriggerConfig, info: ValidationInfo) -> TriggerConfig:
+        targets = info.data.get("target_regions") or []
+        for region in value.regions:
+            if region not in targets:
+                raise ValueError(
+                    f"regions.{region}: not a target region; allowed: {', '.join(targets) or '(no valid targets)'}"
+                )
+        return value
+
+    def trigger_mode(self, region: str) -> TriggerMode:
+        """The trigger mode of one target region (its override, else the deployment's mode)."""
+        return self.trigger.regions.get(region, self.trigger.mode)
 
     @field_validator("tags")
     @classmethod

@@ -11,6 +11,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from modules._cdktf import Construct, aws
+
 Statement = dict[str, Any]
 
 
@@ -36,3 +38,45 @@ def assume_role(service: str, *, source_account: str | None = None) -> str:
     if source_account:
         statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
     return document(statement)
+
+
+class ServiceRole(Construct):
+    """An IAM role one AWS service assumes (on behalf of this account only), with one inline policy of
+    exact-resource statements (none when there are no statements)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        name: str,
+        service: str,
+        description: str,
+        statements: Sequence[Statement],
+        provider: aws.provider.AwsProvider,
+        source_account: str | None = None,
+        policy_name: str = "access",
+    ):
+        super().__init__(scope, id)
+        self.role = aws.iam_role.IamRole(
+            self,
+            "this",
+            provider=provider,
+            name=name,
+            description=description,
+            assume_role_policy=assume_role(service, source_account=source_account),
+        )
+        # A role may legitimately need no permission of its own (e.g. a deploy role for a template of
+        # resources that need none); an empty policy document would be rejected by IAM.
+        self.policy = (
+            aws.iam_role_policy.IamRolePolicy(
+                self, "policy", provider=provider, role=self.role.id, name=policy_name, policy=document(*statements)
+            )
+            if statements
+            else None
+        )
+
+    @property
+    def arn(self) -> str:
+        """ARN of the role."""
+        return self.role.arn

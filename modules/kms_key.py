@@ -20,6 +20,8 @@ class RegionKeyProps:
     """AWS partition of the region. Default `aws`."""
     logs_service: str | None = None
     """`logs.<region>.amazonaws.com` to let CloudWatch Logs encrypt log groups of this account. Default none."""
+    cloudtrail_trail_arn: str | None = None
+    """ARN of the one trail allowed to encrypt its log files with this key. Default none."""
     deletion_window_in_days: int = 30
     """Waiting period before a scheduled deletion. Default 30 (the maximum: keys guard every release)."""
 
@@ -63,6 +65,31 @@ class RegionKey(Construct):
                             "kms:EncryptionContext:aws:logs:arn": f"arn:{props.partition}:logs:*:{props.account_id}:*"
                         }
                     },
+                }
+            )
+        if props.cloudtrail_trail_arn:
+            trail_context = f"arn:{props.partition}:cloudtrail:*:{props.account_id}:trail/*"
+            statements.append(
+                {
+                    "Sid": "AllowCloudTrailLogEncryption",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                    "Action": "kms:GenerateDataKey*",
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {"aws:SourceArn": props.cloudtrail_trail_arn},
+                        "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": trail_context},
+                    },
+                }
+            )
+            statements.append(
+                {
+                    "Sid": "AllowCloudTrailDescribeKey",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                    "Action": "kms:DescribeKey",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceArn": props.cloudtrail_trail_arn}},
                 }
             )
         self.key = aws.kms_key.KmsKey(

@@ -7,38 +7,17 @@ from dataclasses import dataclass, field
 
 from modules import iam
 from modules._cdktf import Construct, aws
+from modules.pipeline_common import PipelineProps, v2_pipeline
 
 cp = aws.codepipeline
 
 
 @dataclass(frozen=True)
-class RegionalPipelineProps:
+class RegionalPipelineProps(PipelineProps):
     """Props of :class:`RegionalPipeline`."""
 
-    pipeline_name: str
-    """CodePipeline name. Required."""
-    pipeline_role_name: str
-    """IAM role of the pipeline. Required."""
     deploy_role_name: str
     """IAM role CloudFormation assumes to deploy the stack. Required."""
-    region: str
-    """Target region. Required."""
-    account_id: str
-    """Account id, for the exact stack ARN. Required."""
-    partition: str
-    """AWS partition. Required."""
-    kms_key_arn: str
-    """Region key of the release and artifact buckets. Required."""
-    release_bucket_name: str
-    """Bucket holding the replicated release (the source). Required."""
-    release_bucket_arn: str
-    """ARN of that bucket. Required."""
-    release_object_key: str
-    """Key of the release object. Required."""
-    artifact_bucket_name: str
-    """The pipeline's own artifact store in this region. Required."""
-    artifact_bucket_arn: str
-    """ARN of the artifact store. Required."""
     stack_name: str
     """CloudFormation stack deployed by the pipeline. Required."""
     template_path: str = "template.yaml"
@@ -47,8 +26,9 @@ class RegionalPipelineProps:
     """CloudFormation capabilities. Default none."""
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     """Template parameters. Default none."""
-    deploy_policy: str | None = None
-    """JSON policy for the CloudFormation role (what the template creates). Default none."""
+    deploy_statements: tuple[dict, ...] = ()
+    """Statements of the CloudFormation role's policy (what the template creates). Default none: the role
+    can only deploy templates of resources that need no permission."""
 
 
 class RegionalPipeline(Construct):
@@ -59,50 +39,35 @@ class RegionalPipeline(Construct):
         super().__init__(scope, id)
         p = props
         self.stack_arn = f"arn:{p.partition}:cloudformation:{p.region}:{p.account_id}:stack/{p.stack_name}/*"
-        self.deploy_role = aws.iam_role.IamRole(
+        self.deploy_role = iam.ServiceRole(
             self,
             "deploy-role",
-            provider=provider,
             name=p.deploy_role_name,
+            service="cloudformation.amazonaws.com",
+            source_account=p.account_id,
             description=f"CloudFormation: deploy stack {p.stack_name}",
-            assume_role_policy=iam.assume_role("cloudformation.amazonaws.com", source_account=p.account_id),
+            statements=p.deploy_statements,
+            provider=provider,
         )
-        if p.deploy_policy:
-            aws.iam_role_policy.IamRolePolicy(
-                self,
-                "deploy-policy",
-                provider=provider,
-                role=self.deploy_role.id,
-                name="deploy",
-                policy=p.deploy_policy,
-            )
-        self.pipeline_role = aws.iam_role.IamRole(
+        get_bucket = ["s3:GetBucketVersioning", "s3:GetBucketLocation"]
+        self.pipeline_role = iam.ServiceRole(
             self,
             "pipeline-role",
-            provider=provider,
             name=p.pipeline_role_name,
+            service="codepipeline.amazonaws.com",
+            source_account=p.account_id,
             description="CodePipeline: read the replicated release and deploy it",
-            assume_role_policy=iam.assume_role("codepipeline.amazonaws.com", source_account=p.account_id),
-        )
-        aws.iam_role_policy.IamRolePolicy(
-            self,
-            "pipeline-policy",
-            provider=provider,
-            role=self.pipeline_role.id,
-            name="pipeline",
-            policy=iam.document(
+            statements=[
                 iam.allow(
                     "ReadRelease",
                     ["s3:GetObject", "s3:GetObjectVersion"],
                     [f"{p.release_bucket_arn}/{p.release_object_key}"],
                 ),
-                iam.allow("ReleaseBucket", ["s3:GetBucketVersioning", "s3:GetBucketLocation"], [p.release_bucket_arn]),
+                iam.allow("ReleaseBucket", get_bucket, [p.release_bucket_arn]),
                 iam.allow(
                     "Artifacts", ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"], [f"{p.artifact_bucket_arn}/*"]
                 ),
-                iam.allow(
-                    "ArtifactBucket", ["s3:GetBucketVersioning", "s3:GetBucketLocation"], [p.artifact_bucket_arn]
-                ),
+                iam.allow("ArtifactBucket", get_bucket, [p.artifact_bucket_arn]),
                 iam.allow("UseKey", ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], [p.kms_key_arn]),
                 iam.allow(
                     "DeployStack",
@@ -121,7 +86,8 @@ class RegionalPipeline(Construct):
                     [self.deploy_role.arn],
                     Condition={"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
                 ),
-            ),
+            ],
+            provider=provider,
         )
         deploy_configuration = {
             "ActionMode": "CREATE_UPDATE",
@@ -133,22 +99,13 @@ class RegionalPipeline(Construct):
             deploy_configuration["Capabilities"] = ",".join(p.capabilities)
         if p.parameter_overrides:
             deploy_configuration["ParameterOverrides"] = json.dumps(p.parameter_overrides, sort_keys=True)
-        self.pipeline = cp.Codepipeline(
+        self.pipeline = v2_pipeline(
             self,
             "this",
-            provider=provider,
-            name=p.pipeline_name,
-            pipeline_type="V2",
-            execution_mode="QUEUED",
+            props=p,
             role_arn=self.pipeline_role.arn,
-            artifact_store=[
-                cp.CodepipelineArtifactStore(
-                    location=p.artifact_bucket_name,
-                    type="S3",
-                    encryption_key=cp.CodepipelineArtifactStoreEncryptionKey(id=p.kms_key_arn, type="KMS"),
-                )
-            ],
-            stage=[
+            provider=provider,
+            stages=[
                 cp.CodepipelineStage(
                     name="Source",
                     action=[

@@ -7,43 +7,22 @@ from dataclasses import dataclass
 
 from modules import iam
 from modules._cdktf import Construct, aws
+from modules.pipeline_common import PipelineProps, v2_pipeline
 
 cp = aws.codepipeline
 cb = aws.codebuild_project
 
 
 @dataclass(frozen=True)
-class ReleasePipelineProps:
+class ReleasePipelineProps(PipelineProps):
     """Props of :class:`ReleasePipeline`."""
 
-    pipeline_name: str
-    """CodePipeline name. Required."""
     project_name: str
     """CodeBuild project name. Required."""
     log_group_name: str
     """CloudWatch Logs group of the build. Required."""
-    pipeline_role_name: str
-    """IAM role of the pipeline. Required."""
     build_role_name: str
     """IAM role of the build. Required."""
-    region: str
-    """Home region. Required."""
-    account_id: str
-    """Account id, for exact ARNs of the log group and build project. Required."""
-    partition: str
-    """AWS partition. Required."""
-    kms_key_arn: str
-    """Home key: artifacts, release objects, logs. Required."""
-    artifact_bucket_name: str
-    """Artifact store of the pipeline. Required."""
-    artifact_bucket_arn: str
-    """ARN of the artifact store. Required."""
-    release_bucket_name: str
-    """Bucket the build writes the release to. Required."""
-    release_bucket_arn: str
-    """ARN of the release bucket. Required."""
-    release_object_key: str
-    """Fixed key of the release object. Required."""
     branch: str
     """Branch whose pushes and merges start the pipeline. Required."""
     repository: str
@@ -88,26 +67,20 @@ class ReleasePipeline(Construct):
             retention_in_days=p.log_retention_days,
             kms_key_id=p.kms_key_arn,
         )
-        self.build_role = aws.iam_role.IamRole(
+        self.build_role = iam.ServiceRole(
             self,
             "build-role",
-            provider=provider,
             name=p.build_role_name,
+            service="codebuild.amazonaws.com",
+            source_account=p.account_id,
             description="CodeBuild: zip the source and publish the release object",
-            assume_role_policy=iam.assume_role("codebuild.amazonaws.com", source_account=p.account_id),
-        )
-        aws.iam_role_policy.IamRolePolicy(
-            self,
-            "build-policy",
-            provider=provider,
-            role=self.build_role.id,
-            name="build",
-            policy=iam.document(
+            statements=[
                 iam.allow("WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),
                 iam.allow("ReadSourceArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [artifacts]),
                 iam.allow("PublishRelease", ["s3:PutObject"], [f"{p.release_bucket_arn}/{p.release_object_key}"]),
                 iam.allow("UseKey", use_key, [p.kms_key_arn]),
-            ),
+            ],
+            provider=provider,
         )
         self.project = cb.CodebuildProject(
             self,
@@ -199,21 +172,14 @@ class ReleasePipeline(Construct):
             )
             triggers = None
 
-        self.pipeline_role = aws.iam_role.IamRole(
+        self.pipeline_role = iam.ServiceRole(
             self,
             "pipeline-role",
-            provider=provider,
             name=p.pipeline_role_name,
+            service="codepipeline.amazonaws.com",
+            source_account=p.account_id,
             description="CodePipeline: source and build of the release",
-            assume_role_policy=iam.assume_role("codepipeline.amazonaws.com", source_account=p.account_id),
-        )
-        aws.iam_role_policy.IamRolePolicy(
-            self,
-            "pipeline-policy",
-            provider=provider,
-            role=self.pipeline_role.id,
-            name="pipeline",
-            policy=iam.document(
+            statements=[
                 source_statement,
                 iam.allow("Artifacts", ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"], [artifacts]),
                 iam.allow(
@@ -225,24 +191,16 @@ class ReleasePipeline(Construct):
                     [self.project_arn],
                 ),
                 iam.allow("UseKey", use_key, [p.kms_key_arn]),
-            ),
+            ],
+            provider=provider,
         )
-        self.pipeline = cp.Codepipeline(
+        self.pipeline = v2_pipeline(
             self,
             "this",
-            provider=provider,
-            name=p.pipeline_name,
-            pipeline_type="V2",
-            execution_mode="QUEUED",
+            props=p,
             role_arn=self.pipeline_role.arn,
-            artifact_store=[
-                cp.CodepipelineArtifactStore(
-                    location=p.artifact_bucket_name,
-                    type="S3",
-                    encryption_key=cp.CodepipelineArtifactStoreEncryptionKey(id=p.kms_key_arn, type="KMS"),
-                )
-            ],
-            stage=[
+            provider=provider,
+            stages=[
                 cp.CodepipelineStage(name="Source", action=[source_action]),
                 cp.CodepipelineStage(
                     name="Package",
@@ -259,7 +217,7 @@ class ReleasePipeline(Construct):
                     ],
                 ),
             ],
-            trigger=triggers,
+            triggers=triggers,
         )
         if not p.connection_arn:
             self._codecommit_trigger(p, provider, repository_arn)
@@ -268,23 +226,15 @@ class ReleasePipeline(Construct):
         self, p: ReleasePipelineProps, provider: aws.provider.AwsProvider, repository_arn: str
     ) -> None:
         """CodeCommit pushes reach the pipeline through EventBridge (the source action does not poll)."""
-        role = aws.iam_role.IamRole(
+        role = iam.ServiceRole(
             self,
             "source-trigger-role",
-            provider=provider,
             name=p.source_trigger_role_name,
+            service="events.amazonaws.com",
+            source_account=p.account_id,
             description="EventBridge: start the release pipeline on a push to the branch",
-            assume_role_policy=iam.assume_role("events.amazonaws.com", source_account=p.account_id),
-        )
-        aws.iam_role_policy.IamRolePolicy(
-            self,
-            "source-trigger-policy",
+            statements=[iam.allow("StartPipeline", ["codepipeline:StartPipelineExecution"], [self.pipeline_arn])],
             provider=provider,
-            role=role.id,
-            name="start-pipeline",
-            policy=iam.document(
-                iam.allow("StartPipeline", ["codepipeline:StartPipelineExecution"], [self.pipeline_arn])
-            ),
         )
         rule = aws.cloudwatch_event_rule.CloudwatchEventRule(
             self,

@@ -99,16 +99,15 @@ class ReleaseReplication(Construct):
                     Condition={"StringEquals": {"kms:ViaService": f"s3.{destination.region}.{props.dns_suffix}"}},
                 )
             )
-        self.role = aws.iam_role.IamRole(
+        self.role = iam.ServiceRole(
             self,
             "role",
-            provider=provider,
             name=props.role_name,
+            service=f"s3.{props.dns_suffix}",
             description="S3 replication of the release object to the target regions",
-            assume_role_policy=iam.assume_role(f"s3.{props.dns_suffix}"),
-        )
-        self.policy = aws.iam_role_policy.IamRolePolicy(
-            self, "policy", provider=provider, role=self.role.id, name="replication", policy=iam.document(*statements)
+            statements=statements,
+            policy_name="replication",
+            provider=provider,
         )
         rules = [
             rep.S3BucketReplicationConfigurationRule(
@@ -141,5 +140,5 @@ class ReleaseReplication(Construct):
             bucket=props.source_bucket_id,
             role=self.role.arn,
             rule=rules,
-            depends_on=[self.policy, *(depends_on or [])],
+            depends_on=[self.role.policy, *(depends_on or [])],
         )

@@ -1,8 +1,12 @@
 """What turns a new release object in a target bucket into a pipeline execution.
 
-`build_trigger` is the seam between trigger modes: each mode is a construct taking the same props.
-Mode `eventbridge` (S3 -> EventBridge notifications, delivered durably) is implemented here; the
-bucket's EventBridge notifications are switched on by the bucket itself (SecureBucket props).
+Both modes end the same way: an EventBridge rule on the region's default bus whose target is the
+pipeline, called with a role allowed `codepipeline:StartPipelineExecution` on that pipeline only.
+They differ in where the event comes from:
+
+- `eventbridge`: the bucket sends its own events to EventBridge (`Object Created`); delivered durably.
+- `cloudtrail`: a trail logs the release key's S3 data events, and CloudTrail forwards each as
+  `AWS API Call via CloudTrail`; best effort, later, and billed per data event (the original design).
 """
 
 from __future__ import annotations
@@ -13,6 +17,11 @@ from dataclasses import dataclass
 from config.schema import TriggerMode
 from modules import iam
 from modules._cdktf import Construct, aws
+from modules.secure_bucket import SecureBucket, SecureBucketProps
+
+# Every way S3 creates an object version: a plain put (also how replicas are written), a server-side
+# copy, and the last step of a multipart upload.
+OBJECT_WRITE_EVENTS = ["PutObject", "CopyObject", "CompleteMultipartUpload"]
 
 
 @dataclass(frozen=True)
@@ -26,50 +35,53 @@ class TriggerProps:
     account_id: str
     """Account of the rule, for the role's trust condition. Required."""
     bucket_name: str
-    """Target-region release bucket. Required."""
+    """Target-region release bucket (a plain name, also used in the event pattern). Required."""
     object_key: str
     """Exact key of the release object. Required."""
     pipeline_arn: str
     """ARN of the pipeline to start. Required."""
 
 
-class EventBridgeTrigger(Construct):
-    """Rule on `Object Created` for the bucket and exact key (any reason: PutObject, CopyObject,
-    CompleteMultipartUpload, and the replica writes of S3 replication), targeting the pipeline with a
-    role allowed to start that one pipeline."""
+@dataclass(frozen=True)
+class TrailProps:
+    """What the `cloudtrail` mode adds: the trail and the bucket its log files go to."""
 
-    def __init__(self, scope: Construct, id: str, *, props: TriggerProps, provider: aws.provider.AwsProvider):
+    trail_name: str
+    """Trail name (from config.naming). Required."""
+    trail_arn: str
+    """The trail's ARN, computed from its name (the bucket and key policies must name it). Required."""
+    log_bucket: SecureBucketProps
+    """Props of the log bucket; the CloudTrail statements are added to its policy here. Required."""
+    kms_key_arn: str
+    """Key the log files are encrypted with (its policy must allow this trail). Required."""
+    partition: str = "aws"
+    """AWS partition. Default `aws`."""
+
+
+class _StartPipelineRule(Construct):
+    """Rule with the given pattern, targeting the pipeline through a role scoped to that pipeline."""
+
+    def __init__(self, scope: Construct, id: str, *, props: TriggerProps, pattern: dict, description: str, provider):
         super().__init__(scope, id)
-        self.event_pattern = {
-            "source": ["aws.s3"],
-            "detail-type": ["Object Created"],
-            "detail": {"bucket": {"name": [props.bucket_name]}, "object": {"key": [props.object_key]}},
-        }
-        self.role = aws.iam_role.IamRole(
+        self.event_pattern = pattern
+        self.role = iam.ServiceRole(
             self,
             "role",
-            provider=provider,
             name=props.role_name,
+            service="events.amazonaws.com",
+            source_account=props.account_id,
             description="EventBridge: start the deploy pipeline for a new release",
-            assume_role_policy=iam.assume_role("events.amazonaws.com", source_account=props.account_id),
-        )
-        aws.iam_role_policy.IamRolePolicy(
-            self,
-            "policy",
+            statements=[iam.allow("StartPipeline", ["codepipeline:StartPipelineExecution"], [props.pipeline_arn])],
+            policy_name="start-pipeline",
             provider=provider,
-            role=self.role.id,
-            name="start-pipeline",
-            policy=iam.document(
-                iam.allow("StartPipeline", ["codepipeline:StartPipelineExecution"], [props.pipeline_arn])
-            ),
         )
         self.rule = aws.cloudwatch_event_rule.CloudwatchEventRule(
             self,
             "rule",
             provider=provider,
             name=props.rule_name,
-            description=f"New release object {props.object_key} in {props.bucket_name}",
-            event_pattern=json.dumps(self.event_pattern),
+            description=description,
+            event_pattern=json.dumps(pattern),
         )
         self.target = aws.cloudwatch_event_target.CloudwatchEventTarget(
             self,
@@ -82,14 +94,132 @@ class EventBridgeTrigger(Construct):
         )
 
 
-TRIGGERS: dict[TriggerMode, type[Construct]] = {TriggerMode.EVENTBRIDGE: EventBridgeTrigger}
+class EventBridgeTrigger(Construct):
+    """Rule on `Object Created` for the bucket and exact key, any reason (PutObject, CopyObject,
+    CompleteMultipartUpload, and the replica writes of S3 replication)."""
+
+    def __init__(
+        self, scope: Construct, id: str, *, props: TriggerProps, provider: aws.provider.AwsProvider, trail=None
+    ):
+        super().__init__(scope, id)
+        pattern = {
+            "source": ["aws.s3"],
+            "detail-type": ["Object Created"],
+            "detail": {"bucket": {"name": [props.bucket_name]}, "object": {"key": [props.object_key]}},
+        }
+        self.start = _StartPipelineRule(
+            self,
+            "start",
+            props=props,
+            pattern=pattern,
+            description=f"New release object {props.object_key} in {props.bucket_name}",
+            provider=provider,
+        )
+
+
+class CloudTrailTrigger(Construct):
+    """A trail logging only write data events of the release object, its encrypted log bucket, and a
+    rule on `AWS API Call via CloudTrail` for object writes of that bucket and key."""
+
+    def __init__(
+        self, scope: Construct, id: str, *, props: TriggerProps, provider: aws.provider.AwsProvider, trail: TrailProps
+    ):
+        super().__init__(scope, id)
+        if trail is None:
+            raise ValueError("trigger mode 'cloudtrail' needs TrailProps (the trail and its log bucket)")
+        log_bucket_arn = f"arn:{trail.partition}:s3:::{trail.log_bucket.name}"
+        source_is_trail = {"StringEquals": {"aws:SourceArn": trail.trail_arn}}
+        cloudtrail = {"Service": "cloudtrail.amazonaws.com"}
+        statements = (
+            {
+                "Sid": "AWSCloudTrailAclCheck",
+                "Effect": "Allow",
+                "Principal": cloudtrail,
+                "Action": "s3:GetBucketAcl",
+                "Resource": log_bucket_arn,
+                "Condition": source_is_trail,
+            },
+            {
+                "Sid": "AWSCloudTrailWrite",
+                "Effect": "Allow",
+                "Principal": cloudtrail,
+                "Action": "s3:PutObject",
+                "Resource": f"{log_bucket_arn}/AWSLogs/{props.account_id}/*",
+                "Condition": {
+                    "StringEquals": {
+                        "s3:x-amz-acl": "bucket-owner-full-control",
+                        "aws:SourceArn": trail.trail_arn,
+                    }
+                },
+            },
+        )
+        log_props = SecureBucketProps(
+            **{**trail.log_bucket.__dict__, "extra_policy_statements": statements, "eventbridge_notifications": False}
+        )
+        self.log_bucket = SecureBucket(self, "log-bucket", props=log_props, provider=provider)
+        object_arn = f"arn:{trail.partition}:s3:::{props.bucket_name}/{props.object_key}"
+        selector = aws.cloudtrail.CloudtrailAdvancedEventSelectorFieldSelector
+        self.trail = aws.cloudtrail.Cloudtrail(
+            self,
+            "trail",
+            provider=provider,
+            name=trail.trail_name,
+            s3_bucket_name=self.log_bucket.bucket.bucket,
+            kms_key_id=trail.kms_key_arn,
+            enable_logging=True,
+            enable_log_file_validation=True,
+            include_global_service_events=False,
+            is_multi_region_trail=False,
+            advanced_event_selector=[
+                aws.cloudtrail.CloudtrailAdvancedEventSelector(
+                    name="release-object-writes",
+                    field_selector=[
+                        selector(field="eventCategory", equal_to=["Data"]),
+                        selector(field="resources.type", equal_to=["AWS::S3::Object"]),
+                        selector(field="resources.ARN", equal_to=[object_arn]),
+                        selector(field="readOnly", equal_to=["false"]),
+                    ],
+                )
+            ],
+            # CloudTrail checks at creation that it may write to the bucket.
+            depends_on=[self.log_bucket.policy],
+        )
+        pattern = {
+            "source": ["aws.s3"],
+            "detail-type": ["AWS API Call via CloudTrail"],
+            "detail": {
+                "eventSource": ["s3.amazonaws.com"],
+                "eventName": OBJECT_WRITE_EVENTS,
+                "requestParameters": {"bucketName": [props.bucket_name], "key": [props.object_key]},
+            },
+        }
+        self.start = _StartPipelineRule(
+            self,
+            "start",
+            props=props,
+            pattern=pattern,
+            description=f"CloudTrail: release object {props.object_key} written in {props.bucket_name}",
+            provider=provider,
+        )
+
+
+TRIGGERS: dict[TriggerMode, type[Construct]] = {
+    TriggerMode.EVENTBRIDGE: EventBridgeTrigger,
+    TriggerMode.CLOUDTRAIL: CloudTrailTrigger,
+}
 
 
 def build_trigger(
-    scope: Construct, id: str, *, mode: TriggerMode, props: TriggerProps, provider: aws.provider.AwsProvider
+    scope: Construct,
+    id: str,
+    *,
+    mode: TriggerMode,
+    props: TriggerProps,
+    provider: aws.provider.AwsProvider,
+    trail: TrailProps | None = None,
 ) -> Construct:
-    """Create the trigger of `mode`; every mode takes the same props."""
-    return TRIGGERS[mode](scope, id, props=props, provider=provider)
+    """Create the trigger of `mode`; `trail` is required by (and only used by) the `cloudtrail` mode."""
+    return TRIGGERS[mode](scope, id, props=props, provider=provider, trail=trail)
 
 
 def bucket_needs_eventbridge(mode: TriggerMode) -> bool:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from config.schema import RelayConfig
 from modules._cdktf import Construct, aws, cdk
+from modules.secure_bucket import SecureBucket, SecureBucketProps
 from regions import catalog
 from regions.providers import ProviderFactory
 
@@ -53,6 +54,39 @@ class RelayStack(cdk.TerraformStack):
         if region not in self._providers:
             self._providers[region] = self.factory.provider(self, region)
         return self._providers[region]
+
+    def bucket_props(self, purpose: str, kms_key_arn: str, **extra) -> SecureBucketProps:
+        """Props of one of this region's buckets, with the configured shared bucket settings."""
+        buckets = self.config.buckets
+        return SecureBucketProps(
+            name=self.config.names.bucket(purpose, self.region),
+            kms_key_arn=kms_key_arn,
+            partition=self.partition,
+            noncurrent_version_expiration_days=buckets.noncurrent_version_expiration_days,
+            force_destroy=buckets.force_destroy,
+            **extra,
+        )
+
+    def bucket(self, id: str, purpose: str, kms_key_arn: str, **extra) -> SecureBucket:
+        """One of this region's buckets (versioned, encrypted with `kms_key_arn`, private, TLS-only)."""
+        return SecureBucket(self, id, props=self.bucket_props(purpose, kms_key_arn, **extra), provider=self.provider)
+
+    def pipeline_props(self, purpose: str, key: str, release: SecureBucket, artifacts: SecureBucket) -> dict:
+        """The props every pipeline of this region shares (see modules.pipeline_common.PipelineProps)."""
+        names = self.config.names
+        return {
+            "pipeline_name": names.pipeline(purpose, self.region),
+            "pipeline_role_name": names.role("pipeline", self.region),
+            "region": self.region,
+            "account_id": self.account_id,
+            "partition": self.partition,
+            "kms_key_arn": key,
+            "artifact_bucket_name": artifacts.bucket.bucket,
+            "artifact_bucket_arn": artifacts.arn,
+            "release_bucket_name": release.bucket.bucket,
+            "release_bucket_arn": release.arn,
+            "release_object_key": self.config.release.object_key,
+        }
 
     def output(self, id: str, value: str, description: str) -> None:
         """A stack output with a description."""

@@ -13,7 +13,6 @@ from modules._cdktf import Construct, aws
 from modules.kms_key import RegionKey, RegionKeyProps
 from modules.release_pipeline import ReleasePipeline, ReleasePipelineProps
 from modules.replication import ReleaseReplication, ReleaseReplicationProps, ReplicaDestination
-from modules.secure_bucket import SecureBucket, SecureBucketProps
 from regions import catalog
 from stacks.base import PROJECT_ROOT, RelayStack
 
@@ -39,43 +38,17 @@ class HomeStack(RelayStack):
             ),
             provider=provider,
         )
-        bucket_settings = {
-            "kms_key_arn": self.key.arn,
-            "partition": self.partition,
-            "noncurrent_version_expiration_days": config.buckets.noncurrent_version_expiration_days,
-            "force_destroy": config.buckets.force_destroy,
-        }
-        self.release_bucket = SecureBucket(
-            self,
-            "release-bucket",
-            props=SecureBucketProps(name=names.bucket("release", region), **bucket_settings),
-            provider=provider,
-        )
-        self.artifact_bucket = SecureBucket(
-            self,
-            "artifact-bucket",
-            props=SecureBucketProps(name=names.bucket("artifacts", region), **bucket_settings),
-            provider=provider,
-        )
+        self.release_bucket = self.bucket("release-bucket", "release", self.key.arn)
+        self.artifact_bucket = self.bucket("artifact-bucket", "artifacts", self.key.arn)
         source = config.source
         self.pipeline = ReleasePipeline(
             self,
             "pipeline",
             props=ReleasePipelineProps(
-                pipeline_name=names.pipeline("release", region),
+                **self.pipeline_props("release", self.key.arn, self.release_bucket, self.artifact_bucket),
                 project_name=names.codebuild_project(region),
                 log_group_name=names.log_group(region),
-                pipeline_role_name=names.role("pipeline", region),
                 build_role_name=names.role("build", region),
-                region=region,
-                account_id=account,
-                partition=self.partition,
-                kms_key_arn=self.key.arn,
-                artifact_bucket_name=self.artifact_bucket.bucket.bucket,
-                artifact_bucket_arn=self.artifact_bucket.arn,
-                release_bucket_name=self.release_bucket.bucket.bucket,
-                release_bucket_arn=self.release_bucket.arn,
-                release_object_key=config.release.object_key,
                 branch=source.branch,
                 repository=source.repository,
                 connection_arn=source.connection_arn,

@@ -61,6 +61,8 @@ def find_leftovers(release: Release) -> list[str]:
         found += [f"rule {r['Name']} ({region})" for r in rules]
         aliases = release.clients("kms", region).list_aliases()["Aliases"]
         found += [f"kms {a['AliasName']} ({region})" for a in aliases if a["AliasName"] == names.kms_alias(region)]
+        trails = release.clients("cloudtrail", region).describe_trails()["trailList"]
+        found += [f"trail {t['Name']} ({region})" for t in trails if t["Name"].startswith(prefix)]
         if release.deployed_stack(region):
             found.append(f"stack {config.deploy.stack_name} ({region})")
     roles = release.clients("iam", config.home_region).list_roles()["Roles"]

@@ -6,8 +6,14 @@ The tests share one deployment (tests/integration/conftest.py) and run in file o
 
 from __future__ import annotations
 
+import gzip
+import json
+import os
+import re
+
 import pytest
 
+from config import load_config
 from tools import deploy
 from tools.release import Release, release_zip, wait_for
 
@@ -83,23 +89,76 @@ def test_a_second_release_updates_the_stack_in_every_region(deployed: Release):
         assert deployed.deployed_label(region) == "v2"
 
 
-def test_other_keys_start_nothing_and_an_event_stays_in_its_own_region(deployed: Release):
-    first, second = deployed.config.target_regions[:2]
-    before = {region: execution_ids(deployed, region) for region in (first, second)}
-    s3 = deployed.clients("s3", first)
-    bucket = deployed.target_bucket(first)
-    s3.put_object(Bucket=bucket, Key="release/other.zip", Body=release_zip("other-key"))
-    # A matching object put after the other one is the positive control: once its execution exists,
-    # the earlier event has been processed too.
-    version_id = s3.put_object(Bucket=bucket, Key=deployed.key, Body=release_zip("direct"))["VersionId"]
+def target_regions():
+    """Each target region with its trigger mode as the test id (the `local` environment uses both)."""
+    config = load_config(environ={"RELAY_ENV": os.environ.get("RELAY_ENV", "local")})
+    return [pytest.param(r, id=f"{r}-{config.trigger_mode(r).value}") for r in config.target_regions]
+
+
+def put_direct(release: Release, region: str, label: str, key: str | None = None) -> str:
+    s3 = release.clients("s3", region)
+    return s3.put_object(Bucket=release.target_bucket(region), Key=key or release.key, Body=release_zip(label))[
+        "VersionId"
+    ]
+
+
+def await_execution(release: Release, region: str, version_id: str) -> dict:
     execution = wait_for(
-        "the direct put's execution", lambda: deployed.execution_for(first, version_id), timeout=REPLICATION_TIMEOUT
+        f"the execution of {version_id} in {region}",
+        lambda: release.execution_for(region, version_id),
+        timeout=REPLICATION_TIMEOUT,
     )
     wait_for(
-        "it to finish", lambda: finished(deployed, first, execution["pipelineExecutionId"]), timeout=PIPELINE_TIMEOUT
+        "it to finish", lambda: finished(release, region, execution["pipelineExecutionId"]), timeout=PIPELINE_TIMEOUT
     )
-    assert execution_ids(deployed, first) - before[first] == {execution["pipelineExecutionId"]}
-    assert execution_ids(deployed, second) == before[second]
+    return execution
+
+
+@pytest.mark.parametrize("region", target_regions())
+def test_other_keys_start_nothing_and_an_event_stays_in_its_own_region(deployed: Release, region: str):
+    others = [r for r in deployed.config.target_regions if r != region]
+    before = {r: execution_ids(deployed, r) for r in deployed.config.target_regions}
+    put_direct(deployed, region, "other-key", key="release/other.zip")
+    # A matching object put after the other one is the positive control: once its execution exists,
+    # the earlier event has been processed too.
+    execution = await_execution(deployed, region, put_direct(deployed, region, "direct"))
+    assert execution_ids(deployed, region) - before[region] == {execution["pipelineExecutionId"]}
+    for other in others:
+        assert execution_ids(deployed, other) == before[other]
+
+
+@pytest.mark.parametrize("region", [r for r in target_regions() if r.id.endswith("-cloudtrail")])
+def test_a_stopped_trail_starts_nothing_and_log_files_parse(deployed: Release, region: str):
+    trail = deployed.names.trail(region)
+    cloudtrail = deployed.clients("cloudtrail", region)
+    before = execution_ids(deployed, region)
+    cloudtrail.stop_logging(Name=trail)
+    try:
+        put_direct(deployed, region, "while-stopped")
+    finally:
+        cloudtrail.start_logging(Name=trail)
+    execution = await_execution(deployed, region, put_direct(deployed, region, "after-restart"))
+    assert execution_ids(deployed, region) - before == {execution["pipelineExecutionId"]}
+
+    records = wait_for(f"log files in {region}", lambda: trail_records(deployed, region), timeout=60)
+    written = [r for r in records if r["requestParameters"].get("key") == deployed.key]
+    assert "PutObject" in {r["eventName"] for r in written}
+    assert {r["eventSource"] for r in written} == {"s3.amazonaws.com"}
+    assert {r["awsRegion"] for r in written} == {region}
+
+
+def trail_records(release: Release, region: str) -> list[dict]:
+    """Every CloudTrail record in the region's trail bucket, from gzip JSON files under AWSLogs/."""
+    s3 = release.clients("s3", region)
+    bucket = release.names.bucket("trail", region)
+    account = release.clients("sts", region).get_caller_identity()["Account"]
+    prefix = f"AWSLogs/{account}/CloudTrail/{region}/"
+    records: list[dict] = []
+    for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+        assert re.fullmatch(rf"{prefix}\d{{4}}/\d{{2}}/\d{{2}}/{account}_CloudTrail_{region}_.+\.json\.gz", item["Key"])
+        body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+        records += json.loads(gzip.decompress(body))["Records"]
+    return records
 
 
 def test_a_target_region_can_be_destroyed_and_redeployed_while_the_others_keep_working(deployed: Release):

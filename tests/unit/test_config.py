@@ -210,3 +210,11 @@ def test_configuration_reference_is_generated_from_the_current_schema():
     from tools import configref
 
     assert configref.REFERENCE.read_text() == configref.render(), "run: python -m tools.configref"
+
+
+def test_trigger_mode_can_be_overridden_per_target_region():
+    config = validate(settings(trigger={"mode": "cloudtrail", "regions": {"eu-south-2": "eventbridge"}}))
+    assert config.trigger_mode("eu-south-2").value == "eventbridge"
+    assert config.trigger_mode("ap-southeast-4").value == "cloudtrail"
+    with pytest.raises(ConfigError, match=r"trigger: .*regions.eu-west-1: not a target region; allowed: eu-south-2"):
+        validate(settings(trigger={"regions": {"eu-west-1": "cloudtrail"}}))

@@ -13,6 +13,8 @@ import pytest
 from modules._cdktf import cdk
 
 TARGETS = ["eu-south-2", "ap-southeast-4"]
+# The shipped `local` environment uses each trigger mode in one region.
+EVENTBRIDGE_REGION, CLOUDTRAIL_REGION = TARGETS
 
 
 def resources(stack: dict, kind: str) -> list[dict]:
@@ -172,9 +174,8 @@ def test_target_pipeline_deploys_the_template_with_cloudformation_under_its_own_
     assert configuration["RoleArn"].startswith("${aws_iam_role.pipeline_deploy-role")
 
 
-@pytest.mark.parametrize("region", TARGETS)
-def test_rule_matches_object_created_for_the_exact_bucket_and_key_for_any_reason(local, region):
-    stack = local.stack(local.target(region))
+def test_eventbridge_rule_matches_object_created_for_the_exact_bucket_and_key_for_any_reason(local):
+    stack = local.stack(local.target(EVENTBRIDGE_REGION))
     rule = one(resources(stack, "aws_cloudwatch_event_rule"))
     assert json.loads(rule["event_pattern"]) == {
         "source": ["aws.s3"],
@@ -187,20 +188,93 @@ def test_rule_matches_object_created_for_the_exact_bucket_and_key_for_any_reason
     assert "reason" not in rule["event_pattern"]
     target = one(resources(stack, "aws_cloudwatch_event_target"))
     assert target["arn"] == "${aws_codepipeline.pipeline_this_1DEA5032.arn}"
-    assert target["role_arn"].startswith("${aws_iam_role.trigger_role")
+    assert target["role_arn"].startswith("${aws_iam_role.trigger_start_role")
 
 
-@pytest.mark.parametrize("region", TARGETS)
-def test_only_the_release_bucket_sends_events_to_eventbridge(local, region):
-    stack = local.stack(local.target(region))
-    notification = one(resources(stack, "aws_s3_bucket_notification"))
+def test_only_the_release_bucket_of_an_eventbridge_region_sends_events_to_eventbridge(local):
+    raw = local.raw(local.target(EVENTBRIDGE_REGION))
+    notification = one(resources(json.loads(raw), "aws_s3_bucket_notification"))
     assert notification["eventbridge"] is True
     assert notification["bucket"].startswith("${aws_s3_bucket.release-bucket_this")
     assert not cdk.Testing.to_have_resource_with_properties(
-        local.raw(local.target(region)),
-        "aws_s3_bucket_notification",
-        {"bucket": "${aws_s3_bucket.artifact-bucket_this_A56045E5.id}"},
+        raw, "aws_s3_bucket_notification", {"bucket": "${aws_s3_bucket.artifact-bucket_this_A56045E5.id}"}
     )
+    assert not resources(json.loads(raw), "aws_cloudtrail")
+
+
+def test_cloudtrail_region_has_no_bucket_notifications_and_a_rule_on_the_api_calls(local):
+    stack = local.stack(local.target(CLOUDTRAIL_REGION))
+    assert not resources(stack, "aws_s3_bucket_notification")
+    rule = one(resources(stack, "aws_cloudwatch_event_rule"))
+    assert json.loads(rule["event_pattern"]) == {
+        "source": ["aws.s3"],
+        "detail-type": ["AWS API Call via CloudTrail"],
+        "detail": {
+            "eventSource": ["s3.amazonaws.com"],
+            "eventName": ["PutObject", "CopyObject", "CompleteMultipartUpload"],
+            "requestParameters": {
+                "bucketName": ["${aws_s3_bucket.release-bucket_this_02B16B4E.bucket}"],
+                "key": ["release/source.zip"],
+            },
+        },
+    }
+    target = one(resources(stack, "aws_cloudwatch_event_target"))
+    assert target["arn"] == "${aws_codepipeline.pipeline_this_1DEA5032.arn}"
+
+
+def test_trail_logs_only_write_data_events_of_the_release_object(local):
+    trail = one(resources(local.stack(local.target(CLOUDTRAIL_REGION)), "aws_cloudtrail"))
+    assert trail["name"] == "relay-local-release-ap-southeast-4"
+    assert (trail["is_multi_region_trail"], trail["include_global_service_events"]) == (False, False)
+    assert trail["enable_logging"] is True and trail["enable_log_file_validation"] is True
+    assert trail["kms_key_id"] == "${aws_kms_key.key_this_9679008C.arn}"
+    assert trail["s3_bucket_name"] == "${aws_s3_bucket.trigger_log-bucket_this_93FDDECA.bucket}"
+    assert "event_selector" not in trail
+    selectors = {f["field"]: f["equals"] for f in one(trail["advanced_event_selector"])["field_selector"]}
+    assert selectors == {
+        "eventCategory": ["Data"],
+        "resources.type": ["AWS::S3::Object"],
+        "resources.ARN": ["arn:aws:s3:::${aws_s3_bucket.release-bucket_this_02B16B4E.bucket}/release/source.zip"],
+        "readOnly": ["false"],
+    }
+
+
+def test_trail_bucket_policy_lets_only_this_trail_check_the_acl_and_write_logs(local):
+    stack = local.stack(local.target(CLOUDTRAIL_REGION))
+    trail_arn = "arn:aws:cloudtrail:ap-southeast-4:${data.aws_caller_identity.account.account_id}:trail/"
+    trail_arn += "relay-local-release-ap-southeast-4"
+    log_bucket = "arn:aws:s3:::relay-local-trail-ap-southeast-4"
+    policy = next(
+        json.loads(p["policy"])
+        for p in resources(stack, "aws_s3_bucket_policy")
+        if p["bucket"].startswith("${aws_s3_bucket.trigger_log-bucket")
+    )
+    deny, acl, write = policy["Statement"]
+    assert deny["Sid"] == "DenyInsecureTransport"
+    assert acl["Action"] == "s3:GetBucketAcl" and acl["Resource"] == log_bucket
+    assert acl["Condition"] == {"StringEquals": {"aws:SourceArn": trail_arn}}
+    assert write["Action"] == "s3:PutObject"
+    assert write["Resource"] == f"{log_bucket}/AWSLogs/${{data.aws_caller_identity.account.account_id}}/*"
+    assert write["Condition"] == {
+        "StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": trail_arn}
+    }
+    assert {acl["Principal"]["Service"], write["Principal"]["Service"]} == {"cloudtrail.amazonaws.com"}
+
+
+def test_only_the_cloudtrail_regions_key_lets_cloudtrail_encrypt_and_only_for_its_trail(local):
+    def key_policy(region):
+        return json.loads(one(resources(local.stack(local.target(region)), "aws_kms_key"))["policy"])
+
+    statements = {s["Sid"]: s for s in key_policy(CLOUDTRAIL_REGION)["Statement"]}
+    encrypt = statements["AllowCloudTrailLogEncryption"]
+    assert encrypt["Action"] == "kms:GenerateDataKey*"
+    assert encrypt["Condition"]["StringEquals"]["aws:SourceArn"].endswith(":trail/relay-local-release-ap-southeast-4")
+    assert all("CloudTrail" not in s["Sid"] for s in key_policy(EVENTBRIDGE_REGION)["Statement"])
+
+
+def test_the_aws_environment_uses_eventbridge_everywhere(prod):
+    for name in prod.stacks:
+        assert not resources(prod.stack(name), "aws_cloudtrail")
 
 
 @pytest.mark.parametrize("region", TARGETS)
@@ -235,8 +309,9 @@ def test_every_bucket_is_versioned_kms_encrypted_private_tls_only_and_expires_ol
     for synth in (local, prod):
         for stack in all_stacks(synth):
             buckets = resources(stack, "aws_s3_bucket")
-            assert len(buckets) == 2
-            assert len(resources(stack, "aws_s3_bucket_versioning")) == 2
+            assert len(buckets) in (2, 3)
+            for kind in ("versioning", "server_side_encryption_configuration", "public_access_block", "policy"):
+                assert len(resources(stack, f"aws_s3_bucket_{kind}")) == len(buckets), kind
             for versioning in resources(stack, "aws_s3_bucket_versioning"):
                 assert versioning["versioning_configuration"]["status"] == "Enabled"
             for encryption in resources(stack, "aws_s3_bucket_server_side_encryption_configuration"):
@@ -256,7 +331,6 @@ def test_every_bucket_is_versioned_kms_encrypted_private_tls_only_and_expires_ol
                         "restrict_public_buckets",
                     )
                 )
-            assert len(resources(stack, "aws_s3_bucket_public_access_block")) == 2
             for policy in resources(stack, "aws_s3_bucket_policy"):
                 deny = json.loads(policy["policy"])["Statement"][0]
                 assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}

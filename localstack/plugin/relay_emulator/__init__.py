@@ -8,6 +8,7 @@ Adds to the open-source LocalStack core what relay's cross-region delivery pipel
 * ``connections``   - a CodeStar Connections / CodeConnections API (not in moto);
 * ``codebuild``     - CodeBuild projects as Terraform declares them (moto's lack UpdateProject);
 * ``cloudtrail``    - moto's CloudTrail with its bucket check pointed at LocalStack's S3;
+* ``trail_events``  - S3 data events of logging trails: EventBridge events and log files;
 * ``network``       - makes the gateway bind to the host in GATEWAY_LISTEN (127.0.0.1);
 * ``providers``     - LocalStack service plugins (entry points) for the services above;
 * ``hooks``         - the ``on_infra_start`` hook that patches LocalStack's seams.

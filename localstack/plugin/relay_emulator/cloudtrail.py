@@ -5,7 +5,8 @@ LocalStack those services have their own providers, so a bucket created through 
 invisible to moto and CreateTrail fails. We patch the checks to look at LocalStack's S3 store
 (SNS topics are not checked). moto also looks some trails up by name only, while AWS (and
 Terraform, whose trail id is the ARN) accept a name or an ARN everywhere; those lookups are
-patched too. Trails are stored and answer like AWS; no events are recorded.
+patched too. Basic and advanced event selectors replace each other as in AWS. Trails that
+are logging record S3 data events: see ``trail_events``.
 """
 
 import logging
@@ -37,12 +38,28 @@ def patch_moto() -> None:
     def stop_logging(self, name: str) -> None:
         self.get_trail(name).stop_logging()
 
+    def put_event_selectors(self, event_selectors, advanced_event_selectors) -> None:
+        # basic and advanced selectors replace each other (moto kept stale advanced ones)
+        if advanced_event_selectors:
+            self.event_selectors, self.advanced_event_selectors = [], advanced_event_selectors
+        else:
+            self.event_selectors, self.advanced_event_selectors = event_selectors or [], []
+
     def delete_trail(self, name: str) -> None:
         trail = self.get_trail(name)  # TrailNotFoundException for a missing trail, as in AWS
         del self.trails[trail.trail_name]
 
+    original_description = Trail.description
+
+    def description(self, include_region: bool = False) -> dict:
+        desc = original_description(self, include_region=include_region)
+        desc["HasCustomEventSelectors"] = bool(self.event_selectors or self.advanced_event_selectors)
+        return desc
+
+    Trail.description = description
     Trail.check_bucket_exists = check_bucket_exists
     Trail.check_topic_exists = check_topic_exists
+    Trail.put_event_selectors = put_event_selectors
     CloudTrailBackend.start_logging = start_logging
     CloudTrailBackend.stop_logging = stop_logging
     CloudTrailBackend.delete_trail = delete_trail

@@ -14,9 +14,10 @@ LOG = logging.getLogger(__name__)
 
 @on_infra_start(priority=10)
 def relay_emulator_install():
-    from relay_emulator import events_target, network, replication
+    from relay_emulator import events_target, network, replication, trail_events
 
     network.bind_to_listen_host()
     replication.install()
     events_target.install()
-    LOG.info("relay emulator plugin installed (S3 replication engine, CodePipeline event target)")
+    trail_events.install()
+    LOG.info("relay emulator plugin installed (S3 replication, CodePipeline event target, CloudTrail data events)")

@@ -9,7 +9,7 @@ botocore spec forwarded to moto (where moto implements the service).
 from localstack.services.plugins import Service, aws_provider
 
 
-def _moto_fallback_table(provider, with_moto: bool = True):
+def _moto_fallback_table(provider, with_moto: bool = True, after_write=None):
     from localstack.aws.skeleton import create_dispatch_table
     from localstack.aws.spec import load_service
 
@@ -18,11 +18,17 @@ def _moto_fallback_table(provider, with_moto: bool = True):
         from localstack.services.moto import call_moto
 
         def forward(context, request):
-            return call_moto(context)
+            response = call_moto(context)
+            if after_write is not None and not context.operation.name.startswith(_READ_PREFIXES):
+                after_write()
+            return response
 
         for operation in load_service(provider.service).operation_names:
             table.setdefault(operation, forward)
     return table
+
+
+_READ_PREFIXES = ("Describe", "Get", "List", "Lookup")
 
 
 class _MotoOnly:
@@ -54,11 +60,16 @@ def codebuild():
 
 @aws_provider(api="cloudtrail")
 def cloudtrail():
+    from relay_emulator import trail_events
     from relay_emulator.cloudtrail import patch_moto
 
     patch_moto()
     provider = _MotoOnly("cloudtrail", "2013-11-01")
-    return Service.for_provider(provider, dispatch_table_factory=_moto_fallback_table)
+    # every write (create/update/delete, start/stop logging, selectors) re-reads the logging
+    # trails that S3 data events are matched against
+    return Service.for_provider(
+        provider, dispatch_table_factory=lambda p: _moto_fallback_table(p, after_write=trail_events.refresh)
+    )
 
 
 @aws_provider(api="codestar-connections")

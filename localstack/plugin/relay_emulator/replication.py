@@ -71,6 +71,8 @@ class Ticket:
 
     version_id: str
     last_modified: datetime.datetime | None
+    role_arn: str | None = None  # the replication role S3 acts as (recorded by CloudTrail)
+    source_account: str | None = None
 
 
 @dataclasses.dataclass
@@ -87,6 +89,7 @@ class Task:
     rules: list  # matched rules, at most one per destination bucket
     s3_object: object = None  # the source version (LocalStack model), read in-process
     tags: dict = dataclasses.field(default_factory=dict)
+    role_arn: str | None = None
     enqueued: float = dataclasses.field(default_factory=time.monotonic)
 
 
@@ -153,6 +156,7 @@ class ReplicationEngine:
             rules=rules,
             s3_object=s3_object if kind == "object" else None,
             tags=tags,
+            role_arn=config.get("Role"),
         )
         if kind == "object":
             self._set_status(task.bucket, key, version_id, "PENDING")
@@ -317,7 +321,12 @@ class ReplicationEngine:
         dest_client = self._client(dest_region, writer_account)
 
         token = uuid.uuid4().hex
-        self.tickets[token] = Ticket(version_id=task.version_id, last_modified=task.last_modified)
+        self.tickets[token] = Ticket(
+            version_id=task.version_id,
+            last_modified=task.last_modified,
+            role_arn=task.role_arn,
+            source_account=task.account_id,
+        )
         _worker_local.token = token
         try:
             if task.kind == "delete_marker":
