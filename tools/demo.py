@@ -107,6 +107,8 @@ def ship(report: Report, release: Release, label: str) -> None:
     if not version_id:
         return
     for region in config.target_regions:
+        mode = config.trigger_mode(region)
+        event = "Object Created" if mode.value == "eventbridge" else "CloudTrail PutObject record"
         replica = report.run(
             f"{region}: replica readable",
             lambda r=region: wait_for(f"the replica in {r}", lambda: release.replica(r, version_id), timeout=60),
@@ -118,7 +120,7 @@ def ship(report: Report, release: Release, label: str) -> None:
         if not replica:
             continue
         execution = report.run(
-            f"{region}: Object Created -> rule -> pipeline execution",
+            f"{region}: {event} -> rule -> pipeline execution",
             lambda r=region: wait_for(f"an execution in {r}", lambda: release.execution_for(r, version_id), timeout=60),
             lambda e: f"{e['pipelineExecutionId'][:8]} trigger {e['trigger']['triggerType']}",
             since=published,
