@@ -1,0 +1,221 @@
+"""Regenerate the plan-report fixtures from real plans against the emulator, then the golden reports.
+
+    python tests/golden/plan_report/regenerate.py [--port 4610] [--work-dir DIR] [--keep]
+
+Runs its own emulator (port 4610, state under the work directory; started if not running there and
+stopped at the end if this script started it), so the shared emulator on 4566 and the `local`
+environment's state are never touched. Apps `plandemo` (2 target regions) and `planbig` (10 target
+regions) are synthesized into the work directory, whose `.relay/state` holds their Terraform state.
+
+Scenarios, each saved as `fixtures/<scenario>/<stack>.json.gz` (`terraform show -json`, gzipped):
+
+- create:          first deployment (targets planned from empty, home planned once the targets exist)
+- no_changes:      the same configuration again, after apply
+- iam_policy:      `deploy.policy_file` = deploy-policy-changed.json (one statement changed, one added)
+- force_destroy:   `buckets.force_destroy` false -> true
+- plan_error:      `namespace` set, every stack planned at once: the targets plan (every bucket renamed,
+                   so replaced), home fails as it cannot find the renamed target buckets (errors.json)
+- replace_bucket:  the same change rolled out like `cdktf deploy '*'`: the targets' plans, then the
+                   home plan once the targets are applied (bucket replacements, replication rules)
+- oversize:        `planbig` deployed, then rolled out the same way: a report too large for one comment
+
+Everything applied is destroyed at the end (unless --keep). Last, the golden Markdown files are
+rewritten from the new fixtures (`RELAY_UPDATE_GOLDEN=1 pytest tests/unit/test_plan_report.py`).
+Takes about 25 minutes; set RELAY_TF_MIRROR on machines without registry access.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PROJECT_ROOT = HERE.parents[2]
+# Run as a script from anywhere: the project's packages live at its root.
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from config import load_config  # noqa: E402 - importable only once the project root is on the path
+from stacks import build_app  # noqa: E402
+from tools import plan_report, terraform  # noqa: E402
+
+FIXTURES = HERE / "fixtures"
+WORK_DIR = Path(tempfile.gettempdir()) / "relay-plan-fixtures"
+CHANGED_POLICY = HERE.relative_to(PROJECT_ROOT) / "deploy-policy-changed.json"
+BIG_TARGETS = [
+    "eu-south-2",
+    "ap-southeast-4",
+    "eu-central-1",
+    "eu-north-1",
+    "us-east-1",
+    "us-west-2",
+    "ap-northeast-1",
+    "ap-southeast-2",
+    "ca-central-1",
+    "sa-east-1",
+]
+
+
+class Fixtures:
+    """Synthesizes configurations into one work directory and plans, applies and destroys their stacks."""
+
+    def __init__(self, work: Path, endpoint: str):
+        self.work = work
+        self.outdir = work / "cdktf.out"
+        self.endpoint = endpoint
+        self.env = terraform.environment()
+        self.timings: dict[str, float] = {}
+
+    def synth(self, **overrides) -> list[Path]:
+        """Synthesize `overrides` over the `local` environment; return the stack dirs, targets first."""
+        overrides = {"emulator": {"endpoint": self.endpoint}, **overrides}
+        config = load_config(environ={"RELAY_ENV": "local", "RELAY_OVERRIDES": json.dumps(overrides)})
+        # Fresh stacks only: a stack left from another configuration must not be planned.
+        shutil.rmtree(self.outdir / "stacks", ignore_errors=True)
+        app, home, targets = build_app(config, outdir=str(self.outdir))
+        app.synth()
+        # The local backend's state path is relative to the stack directory, so it lands in the work dir.
+        return [self.outdir / "stacks" / s.node.id for s in (*targets, home)]
+
+    def plan(self, scenario: str, stacks: list[Path]) -> dict[str, dict]:
+        started = time.monotonic()
+        run = plan_report.plan_stacks(stacks, self.work / "plans" / scenario, self.env)
+        self.timings[f"plan {scenario} ({len(stacks)} stacks)"] = time.monotonic() - started
+        if run.errors:
+            raise SystemExit(f"{scenario}: plan failed: {json.dumps(run.errors, indent=2)}")
+        return run.plans
+
+    def _each(self, verb: str, stacks: list[Path]) -> None:
+        """`terraform apply|destroy` of independent stacks in parallel (after a sequential init)."""
+        for stack in stacks:
+            terraform.init(stack, self.env)
+        args = [verb, "-auto-approve", "-input=false", "-no-color"]
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            results = list(pool.map(lambda s: terraform.run(s, *args, env=self.env), stacks))
+        failed = [f"{s.name}:\n{r.stderr or r.stdout}" for s, r in zip(stacks, results, strict=True) if r.returncode]
+        if failed:
+            raise SystemExit(f"terraform {verb} failed:\n" + "\n".join(failed))
+
+    def apply(self, stacks: list[Path]) -> None:
+        self._each("apply", stacks)
+
+    def deploy(self, stacks: list[Path]) -> None:
+        """Every stack: targets first, then home (the last), which reads the targets' buckets and keys."""
+        self._each("apply", stacks[:-1])
+        self._each("apply", stacks[-1:])
+
+    def destroy(self, stacks: list[Path]) -> None:
+        """Every stack: home first, then the targets."""
+        self._each("destroy", stacks[-1:])
+        self._each("destroy", stacks[:-1])
+
+
+def save(scenario: str, plans: dict[str, dict], errors: dict[str, str] | None = None) -> None:
+    """Write one scenario's plans as gzipped JSON, byte-for-byte reproducible (no gzip timestamp)."""
+    directory = FIXTURES / scenario
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    for index, (name, plan) in enumerate(plans.items()):
+        # The index keeps the stacks' order (targets, then home) when the test reads the directory.
+        data = json.dumps(plan, indent=1, sort_keys=True).encode()
+        (directory / f"{index:02d}-{name}.json.gz").write_bytes(gzip.compress(data, mtime=0))
+    if errors:
+        (directory / "errors.json").write_text(json.dumps(errors, indent=2, sort_keys=True) + "\n")
+    print(f"fixture {scenario}: {', '.join(plans)}" + (f"; failed: {', '.join(errors)}" if errors else ""))
+
+
+def emulator(verb: str, port: int, state_root: Path) -> int:
+    env = {**os.environ, "RELAY_EMULATOR_PORT": str(port), "RELAY_STATE_DIR": str(state_root)}
+    launcher = PROJECT_ROOT / "localstack" / "emulator.py"
+    return subprocess.run([sys.executable, str(launcher), verb], env=env, check=False).returncode
+
+
+def roll_out(fixtures: Fixtures, scenario: str, stacks: list[Path]) -> dict[str, dict]:
+    """Plans of a change that renames target buckets, as `cdktf deploy '*'` meets it: the targets' plans,
+    then, once they are applied, the home plan (before, home cannot read the renamed buckets)."""
+    plans = fixtures.plan(scenario, stacks[:-1])
+    fixtures.apply(stacks[:-1])
+    return plans | fixtures.plan(f"{scenario}-home", stacks[-1:])
+
+
+def generate(fixtures: Fixtures, keep: bool) -> None:
+    base = {"app": "plandemo", "buckets": {"force_destroy": False}}
+    renamed = {**base, "namespace": "acme"}
+    stacks = fixtures.synth(**base)
+    targets, home = stacks[:-1], stacks[-1:]
+    applied = base
+    try:
+        created = fixtures.plan("create-targets", targets)
+        fixtures.apply(targets)
+        created |= fixtures.plan("create-home", home)
+        save("create", created)
+        fixtures.apply(home)
+        save("no_changes", fixtures.plan("no_changes", stacks))
+        fixtures.synth(**base, deploy={"policy_file": str(CHANGED_POLICY)})
+        save("iam_policy", fixtures.plan("iam_policy", stacks))
+        fixtures.synth(**{**base, "buckets": {"force_destroy": True}})
+        save("force_destroy", fixtures.plan("force_destroy", stacks))
+        fixtures.synth(**renamed)
+        # Planning every stack at once fails for home, which cannot find the renamed target buckets yet.
+        failed = plan_report.plan_stacks(stacks, fixtures.work / "plans" / "plan_error", fixtures.env)
+        save("plan_error", failed.plans, failed.errors)
+        applied = renamed
+        save("replace_bucket", roll_out(fixtures, "replace_bucket", stacks))
+    finally:
+        if not keep:
+            fixtures.synth(**applied)
+            fixtures.destroy(stacks)
+    big = {"app": "planbig", "target_regions": BIG_TARGETS}
+    stacks = fixtures.synth(**big)
+    applied = big
+    try:
+        started = time.monotonic()
+        fixtures.deploy(stacks)
+        fixtures.timings[f"apply planbig ({len(stacks)} stacks)"] = time.monotonic() - started
+        fixtures.synth(**big, namespace="acme")
+        applied = {**big, "namespace": "acme"}
+        save("oversize", roll_out(fixtures, "oversize", stacks))
+    finally:
+        if not keep:
+            fixtures.synth(**applied)
+            fixtures.destroy(stacks)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=4610, help="port of the fixtures' own emulator (default 4610)")
+    parser.add_argument("--work-dir", type=Path, default=WORK_DIR, help="synth and state")
+    parser.add_argument("--keep", action="store_true", help="leave the deployed stacks in the emulator")
+    options = parser.parse_args()
+    work = options.work_dir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    started_emulator = emulator("status", options.port, work) != 0
+    if started_emulator and emulator("start", options.port, work):
+        return 1
+    fixtures = Fixtures(work, f"http://127.0.0.1:{options.port}")
+    try:
+        generate(fixtures, options.keep)
+    finally:
+        if started_emulator:
+            emulator("stop", options.port, work)
+    for what, seconds in fixtures.timings.items():
+        print(f"{what}: {seconds:.0f} s")
+    golden = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "tests/unit/test_plan_report.py"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "RELAY_UPDATE_GOLDEN": "1"},
+        check=False,
+    )
+    return golden.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,408 @@
+"""The plan report: golden reports of real plans recorded against the emulator, and the rules behind them.
+
+Fixtures are `terraform show -json` plans in tests/golden/plan_report/fixtures/<scenario>/, recorded by
+tests/golden/plan_report/regenerate.py. `RELAY_UPDATE_GOLDEN=1` rewrites the golden Markdown files from
+the fixtures instead of comparing (review the diff before committing it).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tools import plan_report
+from tools.plan_report import (
+    COMMENT_LIMIT,
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_NO_CHANGES,
+    MARKER,
+    UNKNOWN,
+    analyse,
+    exit_code,
+    render,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = PROJECT_ROOT / "tests" / "golden" / "plan_report"
+WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "plan.yml"
+SCENARIOS = ["create", "no_changes", "iam_policy", "force_destroy", "plan_error", "replace_bucket", "oversize"]
+ARTIFACT_URL = "https://github.com/example-org/relay/actions/runs/1"
+TITLE = "Terraform plan (recorded against the emulator)"
+
+
+def load(scenario: str) -> dict[str, dict]:
+    """A scenario's plans by stack name, in the recorded order (targets, then home)."""
+    files = sorted((GOLDEN / "fixtures" / scenario).glob("*.json.gz"))
+    assert files, f"no fixtures for {scenario}; run tests/golden/plan_report/regenerate.py"
+    return {
+        f.name.split("-", 1)[1].removesuffix(".json.gz"): json.loads(gzip.decompress(f.read_bytes())) for f in files
+    }
+
+
+def errors(scenario: str) -> dict[str, str]:
+    """Terraform's message of each stack that failed to plan in a scenario."""
+    path = GOLDEN / "fixtures" / scenario / "errors.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def comment(scenario: str, **options) -> str:
+    """The comment the workflow would post for a scenario."""
+    options = {"title": TITLE, "max_chars": COMMENT_LIMIT, "artifact_url": ARTIFACT_URL, **options}
+    return render(load(scenario), errors=errors(scenario), **options)
+
+
+def changes(scenario: str, type_: str, action: str) -> list:
+    """Every change of one resource type and action in a scenario's plans."""
+    stacks = [analyse(name, plan) for name, plan in load(scenario).items()]
+    return [c for s in stacks for c in s.changes if c.type == type_ and c.action == action]
+
+
+def section(report: str, heading: str) -> str:
+    """Text of a `####` or `###` section, up to the next heading of any level."""
+    match = re.search(rf"^#+ {re.escape(heading)}.*?\n(.*?)(?=^#+ |\Z)", report, re.S | re.M)
+    assert match, f"no section {heading!r}"
+    return match.group(1)
+
+
+def assert_well_formed(report: str) -> None:
+    """Every <details> closes after it opens, code fences pair up, and the report carries its marker."""
+    depth = 0
+    for tag in re.findall(r"</?details>", report):
+        depth += 1 if tag == "<details>" else -1
+        assert depth >= 0, "</details> before <details>"
+    assert depth == 0, "unclosed <details>"
+    assert len(re.findall(r"^\s*```", report, re.M)) % 2 == 0, "unpaired code fence"
+    assert report.startswith(MARKER)
+
+
+def plan_of(type_: str, before: dict | None, after: dict | None, *, actions=("update",), unknown=None, **change):
+    """A minimal plan JSON with one managed resource change in a stack that already has state."""
+    return {
+        "resource_changes": [
+            {
+                "address": f"{type_}.x",
+                "mode": "managed",
+                "type": type_,
+                "name": "x",
+                "change": {"actions": list(actions), "before": before, "after": after, "after_unknown": unknown or {}}
+                | change,
+            }
+        ],
+        "prior_state": {"values": {"root_module": {"resources": [{"mode": "managed", "address": f"{type_}.x"}]}}},
+    }
+
+
+def findings(plan: dict, group: str | None = None) -> list[str]:
+    stack = analyse("app-env-target-eu-south-2", plan)
+    return [f.summary for f in stack.findings if group in (None, f.group)]
+
+
+def policy(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+# --- golden reports of real plans --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_report_matches_golden_file(scenario):
+    report = comment(scenario)
+    golden = GOLDEN / f"{scenario}.md"
+    if os.environ.get("RELAY_UPDATE_GOLDEN"):
+        golden.write_text(report)
+    assert report == golden.read_text(), f"{golden.name} differs; RELAY_UPDATE_GOLDEN=1 rewrites it"
+    assert_well_formed(report)
+
+
+def test_first_deployment_creates_everything_and_flags_nothing():
+    stacks = [analyse(name, plan) for name, plan in load("create").items()]
+    assert [s.region for s in stacks] == ["eu-south-2", "ap-southeast-4", "eu-west-1"]
+    assert all(c.action == "create" for s in stacks for c in s.changes)
+    assert not [f for s in stacks for f in s.findings]
+    assert exit_code(stacks, {}) == EXIT_CHANGES
+    assert "Nothing needs attention" in comment("create")
+
+
+def test_no_changes_report_says_so_and_exits_0():
+    stacks = [analyse(name, plan) for name, plan in load("no_changes").items()]
+    assert not any(s.has_changes for s in stacks)
+    assert exit_code(stacks, {}) == EXIT_NO_CHANGES
+    report = comment("no_changes")
+    assert "**No changes.**" in report
+    assert report.count(": no changes</summary>") == 3
+
+
+def test_replaced_bucket_needs_attention():
+    report = comment("replace_bucket")
+    stateful = section(report, "Destroyed or replaced stateful resources")
+    bucket = "plandemo-local-release-eu-south-2"
+    line = next(line for line in stateful.splitlines() if f"`{bucket} → acme-{bucket}`" in line)
+    assert "**replace** `aws_s3_bucket." in line
+    assert "forced by `bucket`" in line
+    # Every bucket of every stack is renamed, so replaced: at least release and artifacts in three regions.
+    replaced = changes("replace_bucket", "aws_s3_bucket", "replace")
+    assert len(replaced) >= 6
+    assert stateful.count("**replace** `aws_s3_bucket.") == len(replaced)
+
+
+def test_replication_rule_changes_are_listed_per_rule():
+    replication = section(comment("replace_bucket"), "Replication rule changes")
+    assert "rule `release-to-eu-south-2` changed (destination)" in replication
+    assert "rule `release-to-ap-southeast-4` changed (destination)" in replication
+
+
+def test_iam_policy_change_shows_the_statements_that_change():
+    iam = section(comment("iam_policy"), "IAM policy changes")
+    assert iam.count("**update** `aws_iam_role_policy.") == 2  # the deploy role of each target region
+    assert "1 statement changed: `ManageTheSampleParameter`" in iam
+    assert "1 statement added: `ReadTheSampleQueue`" in iam
+    assert '\n  +    "ssm:GetParameterHistory",' in iam
+    assert '\n  +   "Sid": "ReadTheSampleQueue"' in iam
+
+
+def test_force_destroy_turned_on_is_a_weakened_setting():
+    weakened = section(comment("force_destroy"), "Weakened security settings")
+    updated = changes("force_destroy", "aws_s3_bucket", "update")
+    assert len(updated) >= 6
+    assert weakened.count("`force_destroy` false → true") == len(updated)
+
+
+def test_stack_that_failed_to_plan_is_reported_with_terraforms_error():
+    home = "plandemo-local-home"
+    report = comment("plan_error")
+    assert f"| `{home}` |  | | | | | :x: plan failed |" in report
+    failed = section(report, "Failed stacks")
+    assert "Error: reading S3 Bucket (acme-plandemo-local-release-eu-south-2): couldn't find resource" in failed
+    stacks = [analyse(name, plan) for name, plan in load("plan_error").items()]
+    assert home not in load("plan_error")
+    assert exit_code(stacks, errors("plan_error")) == EXIT_ERROR
+
+
+def test_oversize_report_is_cut_to_the_limit_with_a_note():
+    full = render(load("oversize"), title=TITLE)
+    assert len(full) > COMMENT_LIMIT, "the oversize fixture no longer needs truncation; add regions"
+    report = comment("oversize")
+    assert len(report) <= COMMENT_LIMIT
+    assert "Report truncated to fit one GitHub comment" in report
+    assert f"[the workflow run's artifact]({ARTIFACT_URL})" in report
+    assert_well_formed(report)
+    # The summary keeps every stack even when tables are dropped.
+    for name in load("oversize"):
+        assert f"| `{name}` |" in report
+
+
+@pytest.mark.parametrize("fraction", [0.2, 0.5, 0.8, 0.99])
+def test_truncation_keeps_whole_blocks_at_any_limit(fraction):
+    limit = int(len(render(load("replace_bucket"), title=TITLE)) * fraction)
+    report = comment("replace_bucket", max_chars=limit)
+    assert len(report) <= limit
+    assert_well_formed(report)
+    assert "omitted" in report
+
+
+def test_limit_below_the_summary_is_an_error():
+    with pytest.raises(ValueError, match="too small"):
+        comment("replace_bucket", max_chars=500)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "expected"),
+    [("no_changes", EXIT_NO_CHANGES), ("iam_policy", EXIT_CHANGES), ("plan_error", EXIT_ERROR)],
+)
+def test_command_writes_both_reports_and_exits_like_detailed_exitcode(scenario, expected, tmp_path, monkeypatch):
+    """The command's wiring, with Terraform replaced by a scenario's recorded plans."""
+    recorded = plan_report.PlanRun(plans=load(scenario), errors=errors(scenario))
+    monkeypatch.setenv("RELAY_ENV", "local")
+    monkeypatch.delenv("RELAY_OVERRIDES", raising=False)
+    monkeypatch.setattr(plan_report, "synthesize", lambda: None)
+    monkeypatch.setattr(plan_report.terraform, "environment", dict)
+    monkeypatch.setattr(plan_report.terraform, "stack_dirs", lambda names: names)
+    monkeypatch.setattr(plan_report, "plan_stacks", lambda stacks, out_dir, env, jobs: recorded)
+    assert plan_report.main(["--out-dir", str(tmp_path)]) == expected
+    assert (tmp_path / "report.md").read_text() == render(
+        recorded.plans, errors=recorded.errors, title="Terraform plan: `relay-local` (emulator)"
+    )
+    assert (tmp_path / "comment.md").read_text().startswith(MARKER)
+
+
+# --- rules on small plans ----------------------------------------------------------------------
+
+
+def test_exit_code_mapping():
+    unchanged = analyse("s", {"resource_changes": []})
+    changed = analyse("s", plan_of("aws_s3_bucket", {"bucket": "a"}, {"bucket": "a", "tags": {"x": "y"}}))
+    assert exit_code([unchanged], {}) == EXIT_NO_CHANGES
+    assert exit_code([unchanged, changed], {}) == EXIT_CHANGES
+    assert exit_code([changed], {"other": "boom"}) == EXIT_ERROR
+
+
+def test_output_only_change_counts_as_a_change():
+    plan = {"resource_changes": [], "output_changes": {"bucket": {"actions": ["update"]}}}
+    assert analyse("s", plan).has_changes
+
+
+def test_failed_stack_is_named_with_its_error():
+    report = render({}, errors={"app-env-target-eu-south-2": "Error: No valid credential sources found"})
+    assert "| `app-env-target-eu-south-2` | eu-south-2 | | | | | :x: plan failed |" in report
+    assert "No valid credential sources found" in section(report, "Failed stacks")
+
+
+def test_data_source_reads_are_not_changes():
+    plan = plan_of("aws_s3_bucket", None, {"bucket": "a"}, actions=("read",))
+    plan["resource_changes"][0]["mode"] = "data"
+    assert not analyse("s", plan).has_changes
+
+
+def test_unknown_policy_is_shown_as_known_after_apply():
+    plan = plan_of("aws_iam_role_policy", {"policy": policy({"Sid": "A"})}, {"policy": None}, unknown={"policy": True})
+    assert findings(plan, "iam") == [f"`policy` changes; the new document is {UNKNOWN}"]
+
+
+def test_statement_without_sid_changes_as_removed_and_added():
+    before = {"policy": policy({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})}
+    after = {"policy": policy({"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "*"})}
+    [summary] = findings(plan_of("aws_iam_role_policy", before, after), "iam")
+    assert "1 statement added: a statement without Sid; 1 statement removed" in summary
+
+
+def test_equivalent_policy_spelling_is_not_a_change():
+    before = {"policy": policy({"Sid": "A", "Action": "s3:GetObject", "Resource": ["b", "a"]}), "tags": {}}
+    after = {"policy": policy({"Resource": ["a", "b"], "Action": ["s3:GetObject"], "Sid": "A"}), "tags": {"k": "v"}}
+    assert findings(plan_of("aws_iam_role_policy", before, after)) == []
+
+
+def test_new_policy_in_a_deployed_stack_needs_attention():
+    plan = plan_of("aws_iam_role_policy", None, {"policy": policy({"Sid": "New"})}, actions=("create",))
+    assert findings(plan, "iam") == ["`policy`: 1 statement added: `New`"]
+
+
+def test_sensitive_policy_is_never_printed():
+    before, after = {"policy": policy({"Sid": "Secret"})}, {"policy": policy({"Sid": "Other"})}
+    plan = plan_of("aws_iam_role_policy", before, after, after_sensitive={"policy": True})
+    assert findings(plan, "iam") == ["`policy` changes (sensitive value)"]
+
+
+@pytest.mark.parametrize(
+    ("type_", "before", "after", "expected"),
+    [
+        (
+            "aws_s3_bucket_server_side_encryption_configuration",
+            {"rule": [{"apply_server_side_encryption_by_default": [{"sse_algorithm": "aws:kms"}]}]},
+            {"rule": [{"apply_server_side_encryption_by_default": [{"sse_algorithm": "AES256"}]}]},
+            "default encryption `aws:kms` → `AES256`",
+        ),
+        (
+            "aws_s3_bucket_server_side_encryption_configuration",
+            {
+                "rule": [
+                    {
+                        "apply_server_side_encryption_by_default": [
+                            {"sse_algorithm": "aws:kms", "kms_master_key_id": "arn:aws:kms:eu-south-2:1:key/k"}
+                        ],
+                        "bucket_key_enabled": True,
+                    }
+                ]
+            },
+            {
+                "rule": [
+                    {
+                        "apply_server_side_encryption_by_default": [
+                            {"sse_algorithm": "aws:kms", "kms_master_key_id": ""}
+                        ],
+                        "bucket_key_enabled": False,
+                    }
+                ]
+            },
+            "default encryption no longer names a customer-managed KMS key (`kms_master_key_id`)",
+        ),
+        (
+            "aws_s3_bucket_public_access_block",
+            {"block_public_acls": True, "block_public_policy": True},
+            {"block_public_acls": True, "block_public_policy": False},
+            "Block Public Access `block_public_policy` true → false",
+        ),
+        (
+            "aws_s3_bucket_versioning",
+            {"versioning_configuration": [{"status": "Enabled"}]},
+            {"versioning_configuration": [{"status": "Suspended"}]},
+            "versioning `Enabled` → `Suspended`",
+        ),
+        (
+            "aws_s3_bucket_policy",
+            {"policy": policy({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})},
+            {"policy": policy({"Sid": "Other", "Effect": "Allow"})},
+            "bucket policy no longer denies requests without TLS (`aws:SecureTransport`)",
+        ),
+        (
+            "aws_kms_key",
+            {"enable_key_rotation": True},
+            {"enable_key_rotation": False},
+            "KMS key rotation `enable_key_rotation` true → false",
+        ),
+    ],
+)
+def test_weakened_settings(type_, before, after, expected):
+    assert expected in findings(plan_of(type_, before, after), "weakened")
+
+
+def test_bucket_key_disabled_is_weakened():
+    rule = {"apply_server_side_encryption_by_default": [{"sse_algorithm": "aws:kms"}], "bucket_key_enabled": True}
+    plan = plan_of(
+        "aws_s3_bucket_server_side_encryption_configuration",
+        {"rule": [rule]},
+        {"rule": [rule | {"bucket_key_enabled": False}]},
+    )
+    assert findings(plan, "weakened") == ["S3 Bucket Key `bucket_key_enabled` true → false"]
+
+
+def test_strengthened_settings_are_not_flagged():
+    before = {"block_public_acls": False, "block_public_policy": False}
+    after = {"block_public_acls": True, "block_public_policy": True}
+    assert findings(plan_of("aws_s3_bucket_public_access_block", before, after)) == []
+
+
+def test_guard_removed_while_the_bucket_stays_is_weakened_but_not_with_the_bucket():
+    guard = plan_of("aws_s3_bucket_public_access_block", {"bucket": "b"}, None, actions=("delete",))
+    assert findings(guard, "weakened") == ["Block Public Access removed while the bucket stays"]
+    bucket = plan_of("aws_s3_bucket", {"bucket": "b"}, None, actions=("delete",))
+    both = {"resource_changes": bucket["resource_changes"] + guard["resource_changes"]}
+    assert findings(both) == ["destroyed"]
+
+
+def test_destroyed_stateful_resource_needs_attention():
+    plan = plan_of("aws_kms_key", {"description": "k"}, None, actions=("delete",))
+    assert findings(plan, "stateful") == ["destroyed"]
+    assert findings(plan_of("aws_iam_role", {"name": "r"}, None, actions=("delete",))) == []
+
+
+# --- the workflow ------------------------------------------------------------------------------
+
+
+def test_workflow_posts_the_comment_with_oidc_and_no_credentials_for_forks():
+    yaml = pytest.importorskip("yaml")
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    # PyYAML reads the bare key `on` as the boolean true.
+    assert "pull_request" in workflow[True]
+    assert workflow["permissions"] == {"contents": "read"}
+    plan = workflow["jobs"]["plan"]
+    assert plan["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "write"}
+    assert "head.repo.full_name == github.repository" in plan["if"]
+    steps = {step.get("name"): step for step in plan["steps"]}
+    credentials = next(
+        s for s in plan["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials")
+    )
+    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_PLAN_ROLE_ARN }}"
+    assert "aws-access-key-id" not in credentials["with"]
+    assert MARKER in json.dumps(steps)
+
+
+def test_workflow_is_present_even_without_yaml():
+    text = WORKFLOW.read_text()
+    assert "tox -e plan" in text
+    assert MARKER in text
