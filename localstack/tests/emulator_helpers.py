@@ -51,6 +51,19 @@ def wait_for(fn, timeout: float = 20.0, interval: float = 0.05, what: str = "con
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_exc!r})")
 
 
+def replicate_everything(source: str, destination: str, role: str, region: str = HOME) -> None:
+    """One rule replicating every new object of `source` (in `region`) to `destination`."""
+    rule = {
+        "ID": "all",
+        "Status": "Enabled",
+        "Priority": 1,
+        "Filter": {},
+        "DeleteMarkerReplication": {"Status": "Disabled"},
+        "Destination": {"Bucket": f"arn:aws:s3:::{destination}"},
+    }
+    client("s3", region).put_bucket_replication(Bucket=source, ReplicationConfiguration={"Role": role, "Rules": [rule]})
+
+
 def empty_and_delete(s3, bucket: str) -> None:
     try:
         paginator = s3.get_paginator("list_object_versions")

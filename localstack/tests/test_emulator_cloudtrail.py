@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from emulator_helpers import ACCOUNT, HOME, TARGET_A, TARGET_B, client, wait_for
+from emulator_helpers import ACCOUNT, HOME, TARGET_A, TARGET_B, client, replicate_everything, wait_for
 
 pytestmark = pytest.mark.emulator
 
@@ -193,22 +193,7 @@ def test_replica_write_is_recorded_with_the_replication_identity(res):
     src = res.bucket(HOME, prefix="src")
     dst = res.bucket(TARGET_A, prefix="dst")
     role = res.role("s3")
-    client("s3", HOME).put_bucket_replication(
-        Bucket=src,
-        ReplicationConfiguration={
-            "Role": role,
-            "Rules": [
-                {
-                    "ID": "all",
-                    "Status": "Enabled",
-                    "Priority": 1,
-                    "Filter": {},
-                    "DeleteMarkerReplication": {"Status": "Disabled"},
-                    "Destination": {"Bucket": f"arn:aws:s3:::{dst}"},
-                }
-            ],
-        },
-    )
+    replicate_everything(src, dst, role)
     key = "release/source.zip"
     trail(res, TARGET_A, trail_bucket(res, TARGET_A), selectors=object_selector(dst, key))
     q = Queue(res, TARGET_A, dst)

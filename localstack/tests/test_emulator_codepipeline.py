@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_helpers import ACCOUNT, HOME, TARGET_A, client, wait_for
+from emulator_helpers import ACCOUNT, HOME, TARGET_A, client, replicate_everything, wait_for
 
 pytestmark = pytest.mark.emulator
 
@@ -324,22 +324,7 @@ def test_replicated_release_starts_target_pipeline_via_eventbridge(pipeline_env,
     region = env["region"]
     home_bucket = res.bucket(HOME, prefix="rel")
     s3_home = client("s3", HOME)
-    s3_home.put_bucket_replication(
-        Bucket=home_bucket,
-        ReplicationConfiguration={
-            "Role": res.role("s3"),
-            "Rules": [
-                {
-                    "ID": "all",
-                    "Status": "Enabled",
-                    "Priority": 1,
-                    "Filter": {},
-                    "DeleteMarkerReplication": {"Status": "Disabled"},
-                    "Destination": {"Bucket": f"arn:aws:s3:::{env['source']}"},
-                }
-            ],
-        },
-    )
+    replicate_everything(home_bucket, env["source"], res.role("s3"))
     client("s3", region).put_bucket_notification_configuration(
         Bucket=env["source"], NotificationConfiguration={"EventBridgeConfiguration": {}}
     )
