@@ -29,7 +29,7 @@ The configuration lives in `cdktf.json` under `context.relay`: `defaults` apply 
 when `RELAY_ENV` is not set. `RELAY_OVERRIDES` (a JSON object) is merged last, for one-off changes:
 
 ```sh
-RELAY_ENV=prod RELAY_OVERRIDES='{"target_regions": ["eu-south-2"]}' cdktf diff
+RELAY_ENV=prod RELAY_OVERRIDES='{"target_regions": ["eu-south-2"]}' npx cdktf diff relay-prod-home
 ```
 
 Everything is validated before any construct is built; a bad value stops synthesis with exit code 2
