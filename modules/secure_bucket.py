@@ -85,7 +85,7 @@ class SecureBucket(Construct):
             ],
         )
         lifecycle = aws.s3_bucket_lifecycle_configuration
-        aws.s3_bucket_lifecycle_configuration.S3BucketLifecycleConfiguration(
+        lifecycle.S3BucketLifecycleConfiguration(
             self,
             "lifecycle",
             provider=provider,

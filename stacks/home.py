@@ -14,6 +14,7 @@ from modules.kms_key import RegionKey, RegionKeyProps
 from modules.release_pipeline import ReleasePipeline, ReleasePipelineProps
 from modules.replication import ReleaseReplication, ReleaseReplicationProps, ReplicaDestination
 from regions import catalog
+from regions.providers import alias_for
 from stacks.base import PROJECT_ROOT, RelayStack
 
 BUILDSPEC = Path("buildspec") / "release.yml"
@@ -88,7 +89,7 @@ class HomeStack(RelayStack):
         """The target's bucket and key, looked up by name with the target region's provider."""
         names = self.config.names
         provider = self.provider_for(target)
-        alias_id = target.replace("-", "_")
+        alias_id = alias_for(target)
         bucket = aws.data_aws_s3_bucket.DataAwsS3Bucket(
             self, f"replica-bucket-{alias_id}", provider=provider, bucket=names.bucket("release", target)
         )

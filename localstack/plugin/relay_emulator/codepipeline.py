@@ -112,13 +112,11 @@ class Execution:
     def mode(self) -> str:
         return self.declaration.get("executionMode") or "SUPERSEDED"
 
-    def summary(self) -> dict:
+    def _common(self) -> dict:
+        """Fields ListPipelineExecutions and GetPipelineExecution both report."""
         out = {
             "pipelineExecutionId": self.id,
             "status": self.status,
-            "startTime": self.start_time,
-            "lastUpdateTime": self.last_update,
-            "sourceRevisions": self.source_revisions,
             "trigger": self.trigger,
             "executionMode": self.mode,
             "executionType": "STANDARD",
@@ -127,21 +125,22 @@ class Execution:
             out["statusSummary"] = self.status_summary
         return out
 
+    def summary(self) -> dict:
+        return {
+            **self._common(),
+            "startTime": self.start_time,
+            "lastUpdateTime": self.last_update,
+            "sourceRevisions": self.source_revisions,
+        }
+
     def detail(self) -> dict:
-        out = {
+        return {
+            **self._common(),
             "pipelineName": self.pipeline.name,
             "pipelineVersion": self.declaration["version"],
-            "pipelineExecutionId": self.id,
-            "status": self.status,
             "artifactRevisions": self.artifact_revisions,
             "variables": [{"name": v["name"], "resolvedValue": v["value"]} for v in self.variables],
-            "trigger": self.trigger,
-            "executionMode": self.mode,
-            "executionType": "STANDARD",
         }
-        if self.status_summary:
-            out["statusSummary"] = self.status_summary
-        return out
 
 
 class Store:
