@@ -79,6 +79,9 @@ def cdktf(
     """
     if verb not in ("deploy", "destroy"):
         raise DeployError(f"unknown verb {verb!r}; allowed: deploy, destroy")
+    if not terraform.plugin_cache_warm():
+        # Parallel stacks would fill the empty plugin cache concurrently, which Terraform does not survive.
+        parallelism = 1
     args = [str(ensure_cli()), verb, *(stacks or ["*"]), "--auto-approve", f"--parallelism={parallelism}"]
     if not synth:
         args.append("--skip-synth")

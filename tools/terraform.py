@@ -17,12 +17,16 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STATE_ROOT = Path(os.environ.get("RELAY_STATE_DIR", PROJECT_ROOT / ".relay"))
 STACKS_DIR = PROJECT_ROOT / "cdktf.out" / "stacks"
 MIN_TERRAFORM = (1, 5)
+# Two `terraform init`s filling an empty plugin cache at once collide ("file exists"); inits are short,
+# so they run one at a time while the slow part (validate, plan) stays parallel.
+_INIT_LOCK = threading.Lock()
 
 
 class TerraformError(Exception):
@@ -54,6 +58,11 @@ def cli_config(mirror: str | None = None) -> Path:
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(path)
     return path
+
+
+def plugin_cache_warm() -> bool:
+    """Whether the shared plugin cache already holds a provider (concurrent inits are then safe)."""
+    return any((STATE_ROOT / "plugin-cache").glob("*/*/*/*/*"))
 
 
 def environment(mirror: str | None = None) -> dict[str, str]:
@@ -107,7 +116,8 @@ def init(stack: Path, env: dict[str, str], *, backend: bool = True) -> None:
     args = ["init", "-input=false", "-no-color"]
     if not backend:
         args.append("-backend=false")
-    result = run(stack, *args, env=env)
+    with _INIT_LOCK:
+        result = run(stack, *args, env=env)
     if result.returncode:
         raise TerraformError(f"terraform init failed in {stack.name}:\n{result.stderr or result.stdout}")
 
