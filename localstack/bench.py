@@ -13,7 +13,7 @@ and reports p50/p95 and the replicated/direct ratio. Then a burst of N small obj
 (default 1,000) into the home bucket: all must be replicated (version ids compared), none
 lost; throughput is reported, and the same burst written directly for comparison.
 
-    python localstack/bench.py                # starts the emulator if needed
+    python localstack/bench.py                # starts the emulator if needed (and stops it after)
     python localstack/bench.py --quick        # fewer iterations, 200-object burst
 """
 
@@ -24,10 +24,8 @@ import concurrent.futures
 import io
 import json
 import os
-import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 import zipfile
 from pathlib import Path
@@ -35,11 +33,19 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
-PORT = int(os.environ.get("RELAY_EMULATOR_PORT", "4566"))
-ENDPOINT = f"http://127.0.0.1:{PORT}"
+HERE = Path(__file__).resolve().parent
+# the launcher (next to this file) and the repository's stdlib-only tools
+for path in (HERE, HERE.parent):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+import emulator as launcher  # noqa: E402
+
+from tools.wait import wait_for  # noqa: E402
+
+ENDPOINT = launcher.endpoint()
 ACCOUNT = "000000000000"
 HOME, TARGET = "eu-west-1", "eu-south-2"
-LAUNCHER = Path(__file__).resolve().parent / "emulator.py"
 KiB, MiB = 1024, 1024 * 1024
 CFG = Config(retries={"max_attempts": 3}, s3={"addressing_style": "path"}, max_pool_connections=32, read_timeout=300)
 
@@ -55,14 +61,6 @@ def client(service, region):
     )
 
 
-def healthy() -> bool:
-    try:
-        with urllib.request.urlopen(ENDPOINT + "/_localstack/health", timeout=3) as r:  # noqa: S310 - fixed http URL
-            return json.loads(r.read()).get("services", {}).get("codepipeline") in ("available", "running")
-    except (OSError, ValueError):
-        return False
-
-
 def pct(values, q):
     """Nearest-rank percentile."""
     s = sorted(values)
@@ -70,16 +68,11 @@ def pct(values, q):
     return s[k]
 
 
-def poll(fn, timeout=120.0, interval=0.005):
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        try:
-            if fn():
-                return time.perf_counter()
-        except Exception:  # noqa: S110 - not there yet; keep polling
-            pass
-        time.sleep(interval)
-    raise TimeoutError("condition not reached")
+def poll(what, fn, timeout=120.0, interval=0.005):
+    """perf_counter() once fn() is truthy; any exception counts as "not yet" and the last one
+    becomes the cause of the timeout."""
+    wait_for(what, fn, timeout=timeout, interval=interval, retry_on=(Exception,), clock=time.perf_counter)
+    return time.perf_counter()
 
 
 class Bench:
@@ -208,8 +201,11 @@ class Bench:
         t0 = time.perf_counter()
         vid = s3.put_object(Bucket=bucket, Key="release.zip", Body=body)["VersionId"]
         t_put = time.perf_counter()
-        t_read = poll(lambda: self.s3t.head_object(Bucket=self.target, Key="release.zip", VersionId=vid))
-        t_exec = poll(lambda: self.executions() > before, interval=0.01)
+        t_read = poll(
+            f"version {vid} readable in the target bucket",
+            lambda: self.s3t.head_object(Bucket=self.target, Key="release.zip", VersionId=vid),
+        )
+        t_exec = poll("a new pipeline execution", lambda: self.executions() > before, interval=0.01)
         return t_put - t0, t_read - t0, t_exec - t0
 
     def latency(self, sizes):
@@ -244,7 +240,7 @@ class Bench:
         def all_there():
             return count_versions(self.s3t, self.target, prefix) >= n
 
-        t_done = poll(all_there, timeout=300, interval=0.1)
+        t_done = poll(f"{n} objects readable in the target bucket", all_there, timeout=300, interval=0.1)
         got = {v["Key"]: v["VersionId"] for v in list_versions(self.s3t, self.target, prefix)}
         lost = [k for k, v in versions.items() if got.get(k) != v]
         failed = 0
@@ -275,7 +271,7 @@ def wait_pipeline_idle(b: Bench, timeout=120):
         s = b.cp.list_pipeline_executions(pipelineName=b.pipeline, maxResults=1000)["pipelineExecutionSummaries"]
         return all(x["status"] != "InProgress" for x in s)
 
-    poll(idle, timeout, 0.2)
+    poll("the pipeline to be idle", idle, timeout, 0.2)
 
 
 def payload(size: int) -> bytes:
@@ -325,22 +321,17 @@ def main():
     sizes = [(KiB, 10), (10 * MiB, 5), (100 * MiB, 2)] if args.quick else [(KiB, 30), (10 * MiB, 10), (100 * MiB, 3)]
     burst_n = args.burst or (200 if args.quick else 1000)
 
-    started = False
-    if not healthy():
-        subprocess.run([sys.executable, str(LAUNCHER), "start"], check=True)
-        started = True
-    b = Bench()
-    try:
-        b.setup()
-        t_start = time.perf_counter()
-        rows = b.latency(sizes)
-        burst_r = b.burst(burst_n, True)
-        burst_d = b.burst(burst_n, False)
-        total = time.perf_counter() - t_start
-    finally:
-        b.cleanup()
-        if started:
-            subprocess.run([sys.executable, str(LAUNCHER), "stop"], check=False)
+    with launcher.running(echo=True):  # starts the emulator if needed, stops it after only then
+        b = Bench()
+        try:
+            b.setup()
+            t_start = time.perf_counter()
+            rows = b.latency(sizes)
+            burst_r = b.burst(burst_n, True)
+            burst_d = b.burst(burst_n, False)
+            total = time.perf_counter() - t_start
+        finally:
+            b.cleanup()
 
     def ms(seconds):
         return f"{seconds * 1000:8.1f}"

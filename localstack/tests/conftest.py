@@ -1,58 +1,58 @@
-"""Fixtures for the emulator plugin suite: boto3 against a running emulator, nothing else.
+"""Fixtures of the emulator plugin suite.
 
-The session fixture starts the emulator through the launcher when nothing healthy answers
-(and stops it at the end only in that case), so `pytest localstack/tests` works from a
-cold machine and leaves a developer's running emulator alone.
+Two kinds of tests live here. The pure-core tests (``test_core_*.py``) import the plugin's
+``relay_emulator.core`` modules, which need neither LocalStack nor an emulator. The emulator
+tests talk to a running emulator with boto3; they request it through the ``emulator`` fixture
+(directly or through ``aws`` / ``res``), and every test that does is marked ``emulator``, so
+``pytest localstack/tests -m "not emulator"`` runs the pure tests without starting anything.
+
+The ``emulator`` session fixture uses the launcher's ``running()``: it starts the emulator when
+nothing healthy answers on the configured port, and stops it at the end only in that case, so
+a developer's running emulator is left alone.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from emulator_helpers import ACCOUNT, ENDPOINT, Resources, client
-
 HERE = Path(__file__).resolve().parent
-LAUNCHER = HERE.parent / "emulator.py"
-PLUGIN_SERVICES = ("codepipeline", "codebuild", "cloudtrail", "codestar-connections")
+LOCALSTACK_DIR = HERE.parent
+# the tests' helpers, the plugin's pure cores, the launcher, and the repository's stdlib tools
+for path in (HERE, LOCALSTACK_DIR / "plugin", LOCALSTACK_DIR, LOCALSTACK_DIR.parent):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+import emulator as launcher  # noqa: E402
+from emulator_helpers import Resources, client  # noqa: E402
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "emulator: needs the local LocalStack emulator (started on demand)")
 
 
-def _healthy() -> bool:
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that needs the emulator, whatever fixture brought it in."""
+    for item in items:
+        if "emulator" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.emulator)
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    """The emulator's endpoint for the whole session (started if nothing healthy answers)."""
     try:
-        with urllib.request.urlopen(ENDPOINT + "/_localstack/health", timeout=3) as r:  # noqa: S310 - fixed http URL
-            services = json.loads(r.read().decode()).get("services", {})
-    except (OSError, ValueError):
-        return False
-    return all(services.get(s) in ("available", "running") for s in PLUGIN_SERVICES)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def session():
-    """Ensure the emulator runs for the whole session; stop it after if we started it."""
-    started = False
-    if not _healthy():
-        proc = subprocess.run([sys.executable, str(LAUNCHER), "start"], capture_output=True, text=True)
-        if proc.returncode != 0:
-            pytest.exit(f"could not start the emulator:\n{proc.stdout}\n{proc.stderr}", returncode=1)
-        started = True
-    yield {"endpoint": ENDPOINT, "account": ACCOUNT}
-    if started:
-        subprocess.run([sys.executable, str(LAUNCHER), "stop"], capture_output=True, text=True)
+        with launcher.running() as endpoint:
+            yield endpoint
+    except launcher.LauncherError as e:
+        pytest.exit(f"could not start the emulator: {e}", returncode=1)
 
 
 @pytest.fixture
-def aws():
+def aws(emulator):
     """aws("s3", "eu-south-2") -> boto3 client for the emulator."""
     return client
 
@@ -63,7 +63,8 @@ def uid():
 
 
 @pytest.fixture
-def res(uid):
+def res(emulator, uid):
+    """Uniquely named resources in the emulator, removed at teardown even after failures."""
     r = Resources(uid)
     yield r
     r.cleanup()

@@ -1,24 +1,28 @@
-"""Helpers shared by the emulator plugin tests (boto3 clients, polling, cleanup).
+"""Helpers shared by the emulator plugin tests (boto3 clients, cleanup).
 
 A uniquely named module (not conftest) so that `from emulator_helpers import ...` cannot
-collide with other test folders of the repository.
+collide with other test folders of the repository. Waiting is `tools.wait.wait_for`; probes
+that answer "not there yet" with an AWS error pass `retry_on=NOT_YET`.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import time
 
 import boto3
+import emulator as launcher
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
-PORT = int(os.environ.get("RELAY_EMULATOR_PORT", "4566"))
-ENDPOINT = f"http://127.0.0.1:{PORT}"
+from tools.wait import wait_for
+
+ENDPOINT = launcher.endpoint()
 ACCOUNT = "000000000000"
 HOME = "eu-west-1"
 TARGET_A = "eu-south-2"
 TARGET_B = "ap-southeast-4"
+# what a probe raises while the thing it waits for does not exist yet (404, NoSuchKey, ...)
+NOT_YET = (ClientError,)
 
 _CONFIG = Config(retries={"max_attempts": 2}, s3={"addressing_style": "path"}, read_timeout=120)
 
@@ -36,19 +40,25 @@ def client(service: str, region: str = HOME, aws_access_key_id: str = "test", **
     )
 
 
-def wait_for(fn, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
-    """Poll fn until it returns a truthy value (exceptions count as not yet)."""
-    deadline = time.monotonic() + timeout
-    last_exc = None
-    while time.monotonic() < deadline:
-        try:
-            value = fn()
-            if value:
-                return value
-        except Exception as e:
-            last_exc = e
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_exc!r})")
+def wait_execution(cp, name: str, execution_id: str, timeout: float = 60) -> dict:
+    """The pipeline execution once it has ended (any status but InProgress and Stopping)."""
+
+    def done():
+        ex = cp.get_pipeline_execution(pipelineName=name, pipelineExecutionId=execution_id)["pipelineExecution"]
+        return ex if ex["status"] not in ("InProgress", "Stopping") else None
+
+    return wait_for(f"execution {execution_id} of {name}", done, timeout=timeout, interval=0.2)
+
+
+def wait_started(cp, name: str, timeout: float = 30) -> dict:
+    """The summary of the pipeline's newest execution, once one has been started."""
+    summaries = wait_for(
+        f"an execution of {name} to start",
+        lambda: cp.list_pipeline_executions(pipelineName=name)["pipelineExecutionSummaries"],
+        timeout=timeout,
+        interval=0.05,
+    )
+    return summaries[0]
 
 
 def replicate_everything(source: str, destination: str, role: str, region: str = HOME) -> None:

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import gzip
 import json
-import sys
-from pathlib import Path
 
 import pytest
-from emulator_helpers import ACCOUNT, HOME, TARGET_A, TARGET_B, client, replicate_everything, wait_for
+from emulator_helpers import (
+    ACCOUNT,
+    HOME,
+    TARGET_A,
+    TARGET_B,
+    client,
+    replicate_everything,
+    wait_execution,
+    wait_started,
+)
+
+from tools.wait import wait_for
 
 pytestmark = pytest.mark.emulator
 
@@ -123,7 +132,7 @@ class Queue:
             self.seen.extend(json.loads(m["Body"]) for m in msgs.get("Messages", []))
             return next((e for e in self.seen if predicate(e)), None)
 
-        return wait_for(poll, timeout, what=what)
+        return wait_for(what, poll, timeout=timeout, interval=0.05)
 
 
 def is_event(name, key):
@@ -235,9 +244,10 @@ def test_log_files_are_delivered_and_parse(res):
     s3.put_object(Bucket=bucket, Key="other/b.zip", Body=b"b")
 
     found = wait_for(
+        "log file with the PutObject record",
         lambda: [r for _, r in log_records(region, logs) if r["requestParameters"]["key"] == "release/a.zip"],
-        15,
-        what="log file with the PutObject record",
+        timeout=15,
+        interval=0.05,
     )
     (record,) = found
     assert DETAIL_FIELDS <= set(record)
@@ -271,7 +281,7 @@ def test_stopped_and_deleted_trails_record_nothing(res):
     # positive control: written after the others, delivered by the same worker and flusher
     s3.put_object(Bucket=bucket, Key="control.zip", Body=b"c")
     q.until(is_event("PutObject", "control.zip"), "control event")
-    wait_for(lambda: log_records(region, control_logs), 15, what="control log file")
+    wait_for("control log file", lambda: log_records(region, control_logs), timeout=15, interval=0.05)
 
     assert [e["detail"]["requestParameters"]["key"] for e in q.seen] == ["control.zip"]
     assert log_records(region, stopped_logs) == [] and log_records(region, deleted_logs) == []
@@ -279,48 +289,6 @@ def test_stopped_and_deleted_trails_record_nothing(res):
     ct.start_logging(Name=stopped)  # logging again records again
     s3.put_object(Bucket=bucket, Key="stopped.zip", Body=b"s2")
     q.until(is_event("PutObject", "stopped.zip"), "event after StartLogging")
-
-
-def test_selector_operators():
-    """Selector semantics, evaluated by the plugin's pure functions (no LocalStack import)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugin"))
-    try:
-        from relay_emulator.trail_events import advanced_selectors_match, basic_selectors_match
-    finally:
-        sys.path.pop(0)
-    arn = "arn:aws:s3:::rel/release/source.zip"
-    fields = {"eventCategory": "Data", "resources.type": "AWS::S3::Object", "resources.ARN": arn}
-    fields.update({"readOnly": "false", "eventName": "PutObject"})
-
-    def sel(*field_selectors):
-        return [{"Name": "s", "FieldSelectors": list(field_selectors)}]
-
-    assert advanced_selectors_match(sel({"Field": "resources.ARN", "Equals": [arn, "x"]}), fields)
-    assert advanced_selectors_match(sel({"Field": "resources.ARN", "StartsWith": ["arn:aws:s3:::rel/"]}), fields)
-    assert advanced_selectors_match(sel({"Field": "resources.ARN", "EndsWith": [".zip"]}), fields)
-    assert not advanced_selectors_match(sel({"Field": "resources.ARN", "NotEquals": [arn]}), fields)
-    assert not advanced_selectors_match(sel({"Field": "resources.ARN", "NotStartsWith": ["arn:aws:s3:::rel"]}), fields)
-    assert advanced_selectors_match(sel({"Field": "resources.ARN", "NotEndsWith": [".txt"]}), fields)
-    assert not advanced_selectors_match(sel({"Field": "readOnly", "Equals": ["true"]}), fields)
-    assert not advanced_selectors_match(sel({"Field": "eventCategory", "Equals": ["Management"]}), fields)
-    assert not advanced_selectors_match(
-        sel({"Field": "eventCategory", "Equals": ["Data"]}, {"Field": "eventName", "Equals": ["CopyObject"]}), fields
-    )
-    # selectors are ORed
-    assert advanced_selectors_match(
-        sel({"Field": "eventName", "Equals": ["CopyObject"]}) + sel({"Field": "eventName", "Equals": ["PutObject"]}),
-        fields,
-    )
-
-    def basic(values, rw="All"):
-        return [{"ReadWriteType": rw, "DataResources": [{"Type": "AWS::S3::Object", "Values": values}]}]
-
-    assert basic_selectors_match(basic(["arn:aws:s3"]), arn, False)
-    assert basic_selectors_match(basic(["arn:aws:s3:::rel/"]), arn, False)
-    assert basic_selectors_match(basic(["arn:aws:s3:::rel/release/"]), arn, True)
-    assert not basic_selectors_match(basic(["arn:aws:s3:::other/"]), arn, False)
-    assert not basic_selectors_match(basic(["arn:aws:s3:::rel/"], "ReadOnly"), arn, False)
-    assert not basic_selectors_match(basic(["arn:aws:s3:::rel/"], "WriteOnly"), arn, True)
 
 
 def test_cloudtrail_rule_starts_pipeline(res):
@@ -392,17 +360,9 @@ def test_cloudtrail_rule_starts_pipeline(res):
     res.defer(events.remove_targets, Rule=rule, Ids=["p"])
 
     put = s3.put_object(Bucket=source, Key=key, Body=b"zip")
-    summary = wait_for(
-        lambda: cp.list_pipeline_executions(pipelineName=name)["pipelineExecutionSummaries"],
-        20,
-        what="execution started by the CloudTrail rule",
-    )[0]
+    summary = wait_started(cp, name, timeout=20)
     assert summary["trigger"] == {"triggerType": "CloudWatchEvent", "triggerDetail": rule_arn}
 
-    def finished():
-        ex = cp.get_pipeline_execution(pipelineName=name, pipelineExecutionId=summary["pipelineExecutionId"])
-        return ex["pipelineExecution"] if ex["pipelineExecution"]["status"] != "InProgress" else None
-
-    ex = wait_for(finished, 20, what="execution finished")
+    ex = wait_execution(cp, name, summary["pipelineExecutionId"], timeout=20)
     assert ex["status"] == "Succeeded", ex
     assert ex["artifactRevisions"][0]["revisionId"] == put["VersionId"]

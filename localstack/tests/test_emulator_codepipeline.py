@@ -10,7 +10,9 @@ import zipfile
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_helpers import ACCOUNT, HOME, TARGET_A, client, replicate_everything, wait_for
+from emulator_helpers import ACCOUNT, HOME, TARGET_A, client, replicate_everything, wait_execution, wait_started
+
+from tools.wait import wait_for
 
 pytestmark = pytest.mark.emulator
 
@@ -43,6 +45,17 @@ Resources:
       Value: !GetAtt Missing.Arn
 """
 
+UNSUPPORTED_TYPE = "AWS::ElasticLoadBalancingV2::LoadBalancer"
+UNSUPPORTED_TEMPLATE = TEMPLATE.replace(
+    "Outputs:",
+    f"""  Balancer:
+    Type: {UNSUPPORTED_TYPE}
+    Properties:
+      Name: relay-unsupported
+      Subnets: [subnet-1, subnet-2]
+Outputs:""",
+)
+
 FAILING_TEMPLATE = """
 AWSTemplateFormatVersion: '2010-09-09'
 Resources:
@@ -61,7 +74,8 @@ def release_zip(template: str) -> bytes:
     return buf.getvalue()
 
 
-def declaration(name, role, source_bucket, artifact_bucket, stack, key_arn=None, message="hello"):
+def declaration(name, role, source_bucket, artifact_bucket, stack, key_arn=None, message="hello", deploy=None):
+    """A V2 pipeline: S3 source, CloudFormation deploy (its configuration updated with `deploy`)."""
     store = {"type": "S3", "location": artifact_bucket}
     if key_arn:
         store["encryptionKey"] = {"id": key_arn, "type": "KMS"}
@@ -124,6 +138,7 @@ def declaration(name, role, source_bucket, artifact_bucket, stack, key_arn=None,
                             "RoleArn": role,
                             "Capabilities": "CAPABILITY_IAM,CAPABILITY_NAMED_IAM",
                             "ParameterOverrides": json.dumps({"Message": message}),
+                            **(deploy or {}),
                         },
                         "inputArtifacts": [{"name": "SourceArtifact"}],
                         "outputArtifacts": [],
@@ -164,7 +179,7 @@ def pipeline_env(res):
 def _delete_stack(cfn, name):
     try:
         cfn.delete_stack(StackName=name)
-        wait_for(lambda: _stack_gone(cfn, name), 30, interval=0.3)
+        wait_for(f"stack {name} deleted", lambda: _stack_gone(cfn, name), timeout=30, interval=0.3)
     except ClientError:
         pass
 
@@ -182,14 +197,6 @@ def create(env, res, **kw):
     decl = declaration(name, env["role"], env["source"], env["artifacts"], env["stack"], **kw)
     out = client("codepipeline", env["region"]).create_pipeline(pipeline=decl, tags=[{"key": "team", "value": "relay"}])
     return name, decl, out
-
-
-def wait_execution(cp, name, execution_id, timeout=60):
-    def done():
-        ex = cp.get_pipeline_execution(pipelineName=name, pipelineExecutionId=execution_id)["pipelineExecution"]
-        return ex if ex["status"] not in ("InProgress", "Stopping") else None
-
-    return wait_for(done, timeout, interval=0.2, what=f"execution {execution_id} of {name}")
 
 
 def test_pipeline_declaration_round_trips_and_versions(pipeline_env, res):
@@ -318,6 +325,43 @@ def test_failing_stack_fails_the_execution(pipeline_env, res, template, reason):
     assert action["status"] == "Failed" and action["errorDetails"]["message"]
 
 
+@pytest.mark.parametrize(
+    "deploy",
+    [{"ActionMode": "CREATE_UPDATE"}, {"ActionMode": "CHANGE_SET_REPLACE", "ChangeSetName": "release"}],
+    ids=["create-update", "change-set-replace"],
+)
+def test_unsupported_resource_type_fails_the_execution_naming_it(pipeline_env, res, deploy):
+    env = pipeline_env
+    region = env["region"]
+    client("s3", region).put_object(
+        Bucket=env["source"], Key="release.zip", Body=release_zip(UNSUPPORTED_TEMPLATE.format(name=env["param"]))
+    )
+    name, _, _ = create(env, res, deploy=deploy)
+    cp = client("codepipeline", region)
+    ex = wait_execution(cp, name, cp.start_pipeline_execution(name=name)["pipelineExecutionId"])
+    assert ex["status"] == "Failed", ex
+    assert "Deploy" in ex["statusSummary"] and UNSUPPORTED_TYPE in ex["statusSummary"], ex["statusSummary"]
+    action = cp.get_pipeline_state(name=name)["stageStates"][1]["actionStates"][0]["latestExecution"]
+    assert action["status"] == "Failed" and UNSUPPORTED_TYPE in action["errorDetails"]["message"]
+
+
+def test_pipeline_role_check_names_the_real_error(pipeline_env, res):
+    cp = client("codepipeline", pipeline_env["region"])
+    missing = f"arn:aws:iam::{ACCOUNT}:role/{res.name('missing')}"
+    with pytest.raises(ClientError) as err:
+        cp.create_pipeline(pipeline=declaration(res.name("p"), missing, "bucket", "artifacts", "stack"))
+    assert err.value.response["Error"]["Code"] == "InvalidStructureException"
+    assert f"not authorized to perform AssumeRole on role {missing}" in err.value.response["Error"]["Message"]
+
+    # a role ARN without a role name: IAM's own error, not "not authorized"
+    nameless = f"arn:aws:iam::{ACCOUNT}:role/"
+    with pytest.raises(ClientError) as err:
+        cp.create_pipeline(pipeline=declaration(res.name("p"), nameless, "bucket", "artifacts", "stack"))
+    error = err.value.response["Error"]
+    assert error["Code"] == "ValidationException" and "not authorized" not in error["Message"]
+    assert "RoleName" in error["Message"], error
+
+
 def test_replicated_release_starts_target_pipeline_via_eventbridge(pipeline_env, res):
     """The whole relay path: home PUT -> replication -> Object Created -> rule -> pipeline -> stack."""
     env = pipeline_env
@@ -359,12 +403,7 @@ def test_replicated_release_starts_target_pipeline_via_eventbridge(pipeline_env,
         Bucket=home_bucket, Key="release.zip", Body=release_zip(TEMPLATE.format(name=env["param"]))
     )
     cp = client("codepipeline", region)
-    summary = wait_for(
-        lambda: cp.list_pipeline_executions(pipelineName=name)["pipelineExecutionSummaries"],
-        30,
-        interval=0.1,
-        what="pipeline execution started by the rule",
-    )[0]
+    summary = wait_started(cp, name)
     assert summary["trigger"] == {"triggerType": "CloudWatchEvent", "triggerDetail": rule_arn}
     ex = wait_execution(cp, name, summary["pipelineExecutionId"])
     assert ex["status"] == "Succeeded", ex

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_helpers import HOME, TARGET_A, TARGET_B, client, empty_and_delete, wait_for
+from emulator_helpers import HOME, NOT_YET, TARGET_A, TARGET_B, client, empty_and_delete
+
+from tools.wait import wait_for
 
 pytestmark = pytest.mark.emulator
 
@@ -43,16 +44,22 @@ def wait_replica(region, bucket, key, version_id=None, timeout=20):
     s3 = client("s3", region)
     kwargs = {"VersionId": version_id} if version_id else {}
     return wait_for(
-        lambda: s3.head_object(Bucket=bucket, Key=key, **kwargs), timeout, what=f"replica s3://{bucket}/{key}"
+        f"replica s3://{bucket}/{key}",
+        lambda: s3.head_object(Bucket=bucket, Key=key, **kwargs),
+        timeout=timeout,
+        interval=0.05,
+        retry_on=NOT_YET,
     )
 
 
 def wait_status(region, bucket, key, wanted, timeout=20):
     s3 = client("s3", region)
     return wait_for(
+        f"ReplicationStatus {wanted} on s3://{bucket}/{key}",
         lambda: s3.head_object(Bucket=bucket, Key=key).get("ReplicationStatus") == wanted,
-        timeout,
-        what=f"ReplicationStatus {wanted} on s3://{bucket}/{key}",
+        timeout=timeout,
+        interval=0.05,
+        retry_on=NOT_YET,
     )
 
 
@@ -178,10 +185,12 @@ def test_delete_markers_replicated_when_enabled(res):
         markers = s3t.list_object_versions(Bucket=dst, Prefix="k").get("DeleteMarkers", [])
         return [m for m in markers if m["VersionId"] == marker["VersionId"]]
 
-    wait_for(replica_marker, what="replicated delete marker")
-    # a delete that names a version id is never replicated
+    wait_for("replicated delete marker", replica_marker, timeout=20, interval=0.05)
+    # a delete that names a version id is never replicated; a later object proves the queue has
+    # moved past it (same key -> same ordered shard)
     s3.delete_object(Bucket=src, Key="k", VersionId=put["VersionId"])
-    time.sleep(0.5)
+    put2 = s3.put_object(Bucket=src, Key="k", Body=b"y")
+    wait_replica(TARGET_A, dst, "k", put2["VersionId"])
     assert s3t.head_object(Bucket=dst, Key="k", VersionId=put["VersionId"])["VersionId"] == put["VersionId"]
 
 
@@ -301,7 +310,7 @@ def test_replica_emits_object_created_event_in_target_region(res):
         msgs = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1, MaxNumberOfMessages=10).get("Messages", [])
         return [json.loads(m["Body"]) for m in msgs]
 
-    (evt,) = wait_for(event, 20, what="Object Created event for the replica")
+    (evt,) = wait_for("Object Created event for the replica", event, timeout=20, interval=0.05)
     assert evt["detail-type"] == "Object Created"
     assert evt["region"] == TARGET_A
     assert evt["detail"]["bucket"]["name"] == dst
@@ -326,7 +335,13 @@ def test_cross_account_destination_with_owner_translation(res):
         Bucket=src, ReplicationConfiguration={"Role": res.role(), "Rules": [rule(Destination=destination)]}
     )
     put = client("s3", HOME).put_object(Bucket=src, Key="k", Body=b"x")
-    replica = wait_for(lambda: s3_other.head_object(Bucket=dst, Key="k"), what="cross-account replica")
+    replica = wait_for(
+        "cross-account replica",
+        lambda: s3_other.head_object(Bucket=dst, Key="k"),
+        timeout=20,
+        interval=0.05,
+        retry_on=NOT_YET,
+    )
     assert replica["VersionId"] == put["VersionId"]
     assert replica["ReplicationStatus"] == "REPLICA"
     wait_status(HOME, src, "k", "COMPLETED")

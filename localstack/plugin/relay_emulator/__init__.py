@@ -2,18 +2,26 @@
 
 Adds to the open-source LocalStack core what relay's cross-region delivery pipeline needs:
 
-* ``replication``   - an S3 replication engine (LocalStack only stores the configuration);
-* ``codepipeline``  - a CodePipeline API with real executions (S3 source, CloudFormation deploy);
-* ``events_target`` - EventBridge delivery to CodePipeline targets;
-* ``connections``   - a CodeStar Connections / CodeConnections API (not in moto);
-* ``codebuild``     - CodeBuild projects as Terraform declares them (moto's lack UpdateProject);
-* ``cloudtrail``    - moto's CloudTrail with its bucket check pointed at LocalStack's S3;
-* ``trail_events``  - S3 data events of logging trails: EventBridge events and log files;
-* ``network``       - makes the gateway bind to the host in GATEWAY_LISTEN (127.0.0.1);
-* ``providers``     - LocalStack service plugins (entry points) for the services above;
-* ``hooks``         - the ``on_infra_start`` hook that patches LocalStack's seams.
+* ``replication``    - an S3 replication engine (LocalStack only stores the configuration);
+* ``codepipeline``   - a CodePipeline API with real executions (provider / engine / one module
+  per action kind: S3 source, CloudFormation deploy, "not emulated");
+* ``events_target``  - EventBridge delivery to CodePipeline targets;
+* ``connections``    - a CodeStar Connections / CodeConnections API (not in moto);
+* ``codebuild``      - CodeBuild projects as Terraform declares them (moto's lack UpdateProject);
+* ``cloudtrail``     - moto's CloudTrail with its bucket check pointed at LocalStack's S3;
+* ``trail_events``   - S3 data events of logging trails: EventBridge events and log files;
+* ``cloudformation`` - stacks with a resource type LocalStack cannot create fail, naming it;
+* ``network``        - makes the gateway bind to the host in GATEWAY_LISTEN (127.0.0.1);
+* ``storage``        - keeps S3 object bodies in the emulator's own folder, not a fixed /tmp path;
+* ``providers``      - LocalStack service plugins (entry points) for the services above;
+* ``hooks``          - the ``on_infra_start`` hook that patches LocalStack's seams;
+* ``common``         - errors, clock, internal clients, tags, the bounded wait (shared);
+* ``core``           - the pure cores (no LocalStack import): replication rules, CloudTrail
+  selectors and records, pipeline declarations, CloudFormation deploy decisions.
 
-This package is installed into LocalStack's own venv; it is never imported by relay itself.
+State lives in LocalStack stores (per account and region); patches go through
+``localstack.utils.patch``. This package is installed into LocalStack's own venv; relay
+itself never imports it (its suite imports ``core`` alone).
 """
 
 __version__ = "0.1.0"

@@ -1,32 +1,37 @@
 """CloudTrail via moto, with moto's cross-service checks pointed at LocalStack.
 
+Emulated: trails (moto's backend) and, for logging trails, S3 data events (``trail_events``).
 moto validates a trail's S3 bucket and SNS topic against *moto's* S3/SNS backends, but in
 LocalStack those services have their own providers, so a bucket created through the API is
-invisible to moto and CreateTrail fails. We patch the checks to look at LocalStack's S3 store
-(SNS topics are not checked). moto also looks some trails up by name only, while AWS (and
-Terraform, whose trail id is the ARN) accept a name or an ARN everywhere; those lookups are
-patched too. Basic and advanced event selectors replace each other as in AWS. Trails that
-are logging record S3 data events: see ``trail_events``.
+invisible to moto and CreateTrail fails. The patches below make the bucket check look at
+LocalStack's S3 store; moto also looks some trails up by name only, while AWS (and Terraform,
+whose trail id is the ARN) accept a name or an ARN everywhere; basic and advanced event
+selectors replace each other as in AWS.
+
+Not emulated: SNS topics of a trail are not checked (LocalStack's SNS is not moto's).
 """
+
+from __future__ import annotations
 
 import logging
 
+from localstack.utils.patch import Patches
+
 LOG = logging.getLogger("relay_emulator.cloudtrail")
-_PATCHED = False
+PATCHES = Patches()
 
 
 def patch_moto() -> None:
-    global _PATCHED
-    if _PATCHED:
+    """Apply the patches to moto's CloudTrail models (idempotent)."""
+    if PATCHES.patches:
         return
     from moto.cloudtrail.exceptions import S3BucketDoesNotExistException
     from moto.cloudtrail.models import CloudTrailBackend, Trail
 
-    def check_bucket_exists(self) -> None:
-        from localstack.services.s3.models import s3_stores
+    from relay_emulator.common import bucket_location
 
-        store = s3_stores[self.account_id][self.region_name]
-        if self.bucket_name not in store.global_bucket_map:
+    def check_bucket_exists(self) -> None:
+        if bucket_location(self.bucket_name)[0] is None:
             raise S3BucketDoesNotExistException(f"S3 bucket {self.bucket_name} does not exist!")
 
     def check_topic_exists(self) -> None:
@@ -49,18 +54,17 @@ def patch_moto() -> None:
         trail = self.get_trail(name)  # TrailNotFoundException for a missing trail, as in AWS
         del self.trails[trail.trail_name]
 
-    original_description = Trail.description
-
-    def description(self, include_region: bool = False) -> dict:
-        desc = original_description(self, include_region=include_region)
+    def description(original, self, include_region: bool = False) -> dict:
+        desc = original(self, include_region=include_region)
         desc["HasCustomEventSelectors"] = bool(self.event_selectors or self.advanced_event_selectors)
         return desc
 
-    Trail.description = description
-    Trail.check_bucket_exists = check_bucket_exists
-    Trail.check_topic_exists = check_topic_exists
-    Trail.put_event_selectors = put_event_selectors
-    CloudTrailBackend.start_logging = start_logging
-    CloudTrailBackend.stop_logging = stop_logging
-    CloudTrailBackend.delete_trail = delete_trail
-    _PATCHED = True
+    PATCHES.function(Trail.description, description)
+    PATCHES.function(Trail.check_bucket_exists, check_bucket_exists, pass_target=False)
+    PATCHES.function(Trail.check_topic_exists, check_topic_exists, pass_target=False)
+    PATCHES.function(Trail.put_event_selectors, put_event_selectors, pass_target=False)
+    PATCHES.function(CloudTrailBackend.start_logging, start_logging, pass_target=False)
+    PATCHES.function(CloudTrailBackend.stop_logging, stop_logging, pass_target=False)
+    PATCHES.function(CloudTrailBackend.delete_trail, delete_trail, pass_target=False)
+    PATCHES.apply()
+    LOG.debug("moto CloudTrail patched for LocalStack")

@@ -1,9 +1,13 @@
 """CodeStar Connections / CodeConnections API (moto has neither).
 
-Enough for Terraform's ``aws_codestarconnections_connection`` (create, get, list, delete,
-tags) and for host resources. Connections are created in status ``PENDING`` as in AWS (the
-OAuth handshake happens in a browser); ``UpdateConnectionStatus`` is not an AWS API, so the
-status can be set to AVAILABLE through the tag ``relay:emulator-status=AVAILABLE`` for tests.
+Emulated: what Terraform's ``aws_codestarconnections_connection`` and host resources need -
+connections, hosts and their tags (create, get, list, delete, tag, untag), per account and
+region in LocalStack stores, tags through LocalStack's ``Tags``.
+
+Not emulated: the OAuth handshake that makes a connection AVAILABLE in AWS (it happens in a
+browser). Connections are created ``PENDING`` as in AWS; since ``UpdateConnectionStatus`` is
+not an AWS API, the tag ``relay:emulator-status=AVAILABLE`` at creation sets the status for
+tests. Nothing is ever fetched from a source provider.
 """
 
 from __future__ import annotations
@@ -11,66 +15,79 @@ from __future__ import annotations
 import threading
 import uuid
 
-from localstack.aws.api import CommonServiceException, RequestContext, handler
+from localstack.aws.api import RequestContext, handler
+from localstack.services.stores import AccountRegionBundle, BaseStore, LocalAttribute
+from localstack.utils.tagging import Tags
 
-_LOCK = threading.Lock()
-# (service, account, region) -> arn -> record
-_CONNECTIONS: dict[tuple, dict[str, dict]] = {}
-_HOSTS: dict[tuple, dict[str, dict]] = {}
-_TAGS: dict[str, list] = {}
+from relay_emulator.common import StoreBacked, err, tag_list, tag_map
 
-
-def _err(code: str, message: str) -> CommonServiceException:
-    return CommonServiceException(code=code, message=message, status_code=400, sender_fault=True)
+STATUS_TAG = "relay:emulator-status"
 
 
-class _ConnectionsBase:
-    """Shared implementation; the two services differ only in names and ARN prefixes."""
+class ConnectionsStore(BaseStore):
+    """Connections and hosts of one account and region, by ARN, and their tags."""
 
-    arn_service = "codestar-connections"
+    connections: dict[str, dict] = LocalAttribute(default=dict)
+    hosts: dict[str, dict] = LocalAttribute(default=dict)
+    tags: Tags = LocalAttribute(default=Tags)
 
-    def _scope(self, context):
-        return (self.service, context.account_id, context.region)
 
-    def _find(self, context, arn: str) -> dict:
-        conn = _CONNECTIONS.get(self._scope(context), {}).get(arn)
+# Region names are not validated: botocore's endpoint list for codeconnections names only a few
+# of the regions AWS serves it in.
+codestar_connections_stores = AccountRegionBundle("codestar-connections", ConnectionsStore, validate=False)
+codeconnections_stores = AccountRegionBundle("codeconnections", ConnectionsStore, validate=False)
+
+
+class _ConnectionsBase(StoreBacked):
+    """Shared implementation; the two services differ only in names, ARN prefixes and stores."""
+
+    def __init__(self):
+        self._lock = threading.Lock()  # writes that touch a resource and its tags together
+
+    def _arn(self, context: RequestContext, kind: str, resource_id: str) -> str:
+        return f"arn:aws:{self.service}:{context.region}:{context.account_id}:{kind}/{resource_id}"
+
+    def _find_connection(self, store: ConnectionsStore, arn: str) -> dict:
+        conn = store.connections.get(arn)
         if conn is None:
-            raise _err("ResourceNotFoundException", f"Connection {arn} does not exist")
+            raise err("ResourceNotFoundException", f"Connection {arn} does not exist")
         return conn
+
+    def _check_resource(self, store: ConnectionsStore, arn: str) -> None:
+        if arn not in store.connections and arn not in store.hosts:
+            raise err("ResourceNotFoundException", f"Resource {arn} does not exist")
 
     @handler("CreateConnection", expand=False)
     def create_connection(self, context: RequestContext, request: dict) -> dict:
         name = request.get("ConnectionName")
         if not name:
-            raise _err("ValidationException", "ConnectionName is required")
+            raise err("ValidationException", "ConnectionName is required")
         if not request.get("ProviderType") and not request.get("HostArn"):
-            raise _err("ValidationException", "Either ProviderType or HostArn is required")
-        arn = f"arn:aws:{self.arn_service}:{context.region}:{context.account_id}:connection/{uuid.uuid4()}"
-        status = "PENDING"
-        for t in request.get("Tags") or []:
-            if t.get("Key") == "relay:emulator-status":
-                status = t.get("Value") or status
+            raise err("ValidationException", "Either ProviderType or HostArn is required")
+        arn = self._arn(context, "connection", str(uuid.uuid4()))
+        tags = tag_map(request.get("Tags"))
         conn = {
             "ConnectionName": name,
             "ConnectionArn": arn,
             "ProviderType": request.get("ProviderType") or "GitHubEnterpriseServer",
             "OwnerAccountId": context.account_id,
-            "ConnectionStatus": status,
+            "ConnectionStatus": tags.get(STATUS_TAG) or "PENDING",
         }
         if request.get("HostArn"):
             conn["HostArn"] = request["HostArn"]
-        with _LOCK:
-            _CONNECTIONS.setdefault(self._scope(context), {})[arn] = conn
-            _TAGS[arn] = list(request.get("Tags") or [])
-        return {"ConnectionArn": arn, "Tags": _TAGS[arn]}
+        store = self.store(context)
+        with self._lock:
+            store.connections[arn] = conn
+            store.tags.update_tags(arn, tags)
+        return {"ConnectionArn": arn, "Tags": tag_list(tags)}
 
     @handler("GetConnection", expand=False)
     def get_connection(self, context: RequestContext, request: dict) -> dict:
-        return {"Connection": dict(self._find(context, request.get("ConnectionArn")))}
+        return {"Connection": dict(self._find_connection(self.store(context), request.get("ConnectionArn")))}
 
     @handler("ListConnections", expand=False)
     def list_connections(self, context: RequestContext, request: dict) -> dict:
-        items = list(_CONNECTIONS.get(self._scope(context), {}).values())
+        items = list(self.store(context).connections.values())
         if request.get("ProviderTypeFilter"):
             items = [c for c in items if c["ProviderType"] == request["ProviderTypeFilter"]]
         if request.get("HostArnFilter"):
@@ -80,16 +97,16 @@ class _ConnectionsBase:
     @handler("DeleteConnection", expand=False)
     def delete_connection(self, context: RequestContext, request: dict) -> dict:
         arn = request.get("ConnectionArn")
-        self._find(context, arn)
-        with _LOCK:
-            _CONNECTIONS[self._scope(context)].pop(arn, None)
-            _TAGS.pop(arn, None)
+        store = self.store(context)
+        with self._lock:
+            self._find_connection(store, arn)
+            del store.connections[arn]
+            store.tags.delete_all_tags(arn)
         return {}
 
     @handler("CreateHost", expand=False)
     def create_host(self, context: RequestContext, request: dict) -> dict:
-        host_id = f"{request.get('Name')}-{uuid.uuid4().hex[:8]}"
-        arn = f"arn:aws:{self.arn_service}:{context.region}:{context.account_id}:host/{host_id}"
+        arn = self._arn(context, "host", f"{request.get('Name')}-{uuid.uuid4().hex[:8]}")
         host = {
             "Name": request.get("Name"),
             "HostArn": arn,
@@ -99,67 +116,71 @@ class _ConnectionsBase:
         }
         if request.get("VpcConfiguration"):
             host["VpcConfiguration"] = request["VpcConfiguration"]
-        with _LOCK:
-            _HOSTS.setdefault(self._scope(context), {})[arn] = host
-            _TAGS[arn] = list(request.get("Tags") or [])
-        return {"HostArn": arn, "Tags": _TAGS[arn]}
+        tags = tag_map(request.get("Tags"))
+        store = self.store(context)
+        with self._lock:
+            store.hosts[arn] = host
+            store.tags.update_tags(arn, tags)
+        return {"HostArn": arn, "Tags": tag_list(tags)}
 
     @handler("GetHost", expand=False)
     def get_host(self, context: RequestContext, request: dict) -> dict:
-        host = _HOSTS.get(self._scope(context), {}).get(request.get("HostArn"))
+        host = self.store(context).hosts.get(request.get("HostArn"))
         if host is None:
-            raise _err("ResourceNotFoundException", f"Host {request.get('HostArn')} does not exist")
+            raise err("ResourceNotFoundException", f"Host {request.get('HostArn')} does not exist")
         return {k: v for k, v in host.items() if k != "HostArn"}
 
     @handler("ListHosts", expand=False)
     def list_hosts(self, context: RequestContext, request: dict) -> dict:
-        return {"Hosts": [dict(h) for h in _HOSTS.get(self._scope(context), {}).values()]}
+        return {"Hosts": [dict(h) for h in self.store(context).hosts.values()]}
 
     @handler("DeleteHost", expand=False)
     def delete_host(self, context: RequestContext, request: dict) -> dict:
         arn = request.get("HostArn")
-        if _HOSTS.get(self._scope(context), {}).pop(arn, None) is None:
-            raise _err("ResourceNotFoundException", f"Host {arn} does not exist")
-        _TAGS.pop(arn, None)
+        store = self.store(context)
+        with self._lock:
+            if store.hosts.pop(arn, None) is None:
+                raise err("ResourceNotFoundException", f"Host {arn} does not exist")
+            store.tags.delete_all_tags(arn)
         return {}
 
     @handler("TagResource", expand=False)
     def tag_resource(self, context: RequestContext, request: dict) -> dict:
         arn = request.get("ResourceArn")
-        if arn not in _TAGS:
-            raise _err("ResourceNotFoundException", f"Resource {arn} does not exist")
-        new = {t["Key"]: t["Value"] for t in request.get("Tags") or []}
-        with _LOCK:
-            _TAGS[arn] = [t for t in _TAGS[arn] if t["Key"] not in new] + [
-                {"Key": k, "Value": v} for k, v in new.items()
-            ]
+        store = self.store(context)
+        with self._lock:
+            self._check_resource(store, arn)
+            store.tags.update_tags(arn, tag_map(request.get("Tags")))
         return {}
 
     @handler("UntagResource", expand=False)
     def untag_resource(self, context: RequestContext, request: dict) -> dict:
         arn = request.get("ResourceArn")
-        if arn not in _TAGS:
-            raise _err("ResourceNotFoundException", f"Resource {arn} does not exist")
-        keys = set(request.get("TagKeys") or [])
-        with _LOCK:
-            _TAGS[arn] = [t for t in _TAGS[arn] if t["Key"] not in keys]
+        store = self.store(context)
+        with self._lock:
+            self._check_resource(store, arn)
+            store.tags.delete_tags(arn, list(request.get("TagKeys") or []))
         return {}
 
     @handler("ListTagsForResource", expand=False)
     def list_tags_for_resource(self, context: RequestContext, request: dict) -> dict:
         arn = request.get("ResourceArn")
-        if arn not in _TAGS:
-            raise _err("ResourceNotFoundException", f"Resource {arn} does not exist")
-        return {"Tags": list(_TAGS[arn])}
+        store = self.store(context)
+        self._check_resource(store, arn)
+        return {"Tags": tag_list(store.tags.get_tags(arn))}
 
 
 class CodeStarConnectionsProvider(_ConnectionsBase):
+    """CodeStar Connections (``codestar-connections``, ARNs ``arn:aws:codestar-connections:...``)."""
+
     service = "codestar-connections"
     version = "2019-12-01"
-    arn_service = "codestar-connections"
+    stores = codestar_connections_stores
 
 
 class CodeConnectionsProvider(_ConnectionsBase):
+    """CodeConnections (``codeconnections``, ARNs ``arn:aws:codeconnections:...``)."""
+
     service = "codeconnections"
     version = "2023-12-01"
-    arn_service = "codeconnections"
+    stores = codeconnections_stores

@@ -5,7 +5,8 @@ AWS delivers such a target by assuming the target's ``RoleArn`` (as events.amazo
 and calling ``codepipeline:StartPipelineExecution``. We register a sender that does the
 same through LocalStack's internal client: the base class already assumes the RoleArn and
 tags the request with the rule ARN as source, which the CodePipeline provider records as
-trigger ``CloudWatchEvent`` with the rule ARN as detail.
+trigger ``CloudWatchEvent`` with the rule ARN as detail. The sender is registered through
+LocalStack's own ``TargetSenderFactory.register_target_sender`` (no patch needed).
 """
 
 import logging
@@ -14,6 +15,7 @@ LOG = logging.getLogger("relay_emulator.events_target")
 
 
 def install() -> None:
+    """Register the CodePipeline target sender with LocalStack's EventBridge."""
     from localstack.services.events.target import TargetSender, TargetSenderFactory
 
     class CodePipelineTargetSender(TargetSender):

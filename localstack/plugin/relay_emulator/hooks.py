@@ -2,7 +2,8 @@
 
 The open-source core does not load ``localstack.extensions`` plugins, but it runs every plux
 plugin in the ``localstack.hooks.on_infra_start`` namespace before serving requests, which is
-early enough to patch classes before the S3 and EventBridge providers are instantiated.
+early enough to patch classes before the S3, EventBridge and CloudFormation providers are
+instantiated. Every patch goes through ``localstack.utils.patch``.
 """
 
 import logging
@@ -14,10 +15,15 @@ LOG = logging.getLogger(__name__)
 
 @on_infra_start(priority=10)
 def relay_emulator_install():
-    from relay_emulator import events_target, network, replication, trail_events
+    from relay_emulator import cloudformation, events_target, network, replication, storage, trail_events
 
     network.bind_to_listen_host()
+    storage.keep_s3_storage_in_own_folder()
     replication.install()
     events_target.install()
     trail_events.install()
-    LOG.info("relay emulator plugin installed (S3 replication, CodePipeline event target, CloudTrail data events)")
+    cloudformation.install()
+    LOG.info(
+        "relay emulator plugin installed (S3 replication, CodePipeline event target, CloudTrail data events, "
+        "CloudFormation unsupported-type guard)"
+    )

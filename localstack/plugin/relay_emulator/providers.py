@@ -41,7 +41,7 @@ class _MotoOnly:
 
 @aws_provider(api="codepipeline")
 def codepipeline():
-    from relay_emulator.codepipeline import CodePipelineProvider
+    from relay_emulator.codepipeline.provider import CodePipelineProvider
 
     provider = CodePipelineProvider()
     # Executions and exact round-trips live in our provider; moto's store would diverge,

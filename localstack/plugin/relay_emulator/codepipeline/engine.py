@@ -1,0 +1,189 @@
+"""Runs pipeline executions on background threads, as CodePipeline does.
+
+Stages run in order, actions by ``runOrder``; the first failed action fails its stage and the
+execution. ``QUEUED`` and ``SUPERSEDED`` executions of a pipeline run one at a time (a waiting
+older execution becomes ``Superseded`` when a newer one exists), ``PARALLEL`` ones concurrently.
+
+Every change to execution or stage state happens under the pipeline's lock, which the handlers
+read it under; actions themselves run outside the lock and hand their results back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+
+from relay_emulator.codepipeline.actions import ActionFailed, ActionResult, ActionRun, run_action
+from relay_emulator.codepipeline.models import Execution, Pipeline
+from relay_emulator.common import now
+from relay_emulator.core.pipeline_declaration import action_region
+
+LOG = logging.getLogger("relay_emulator.codepipeline")
+
+
+def start_execution(p: Pipeline, trigger: dict, variables=None, source_revisions=None) -> Execution:
+    """Record a new execution (InProgress) and start running it on its own thread."""
+    ex = Execution(p, trigger, variables, source_revisions)
+    with p.lock:
+        p.executions.insert(0, ex)
+    threading.Thread(target=_run_execution, args=(ex,), name=f"relay-pipeline-{p.name}", daemon=True).start()
+    LOG.info("pipeline %s: execution %s started (trigger %s)", p.name, ex.id, trigger.get("triggerType"))
+    return ex
+
+
+def _superseded(ex: Execution) -> bool:
+    p = ex.pipeline
+    with p.lock:
+        return ex.mode == "SUPERSEDED" and any(
+            e.status == "InProgress" and e.start_time > ex.start_time for e in p.executions if e is not ex
+        )
+
+
+def _run_execution(ex: Execution) -> None:
+    p = ex.pipeline
+    lock = None if ex.mode == "PARALLEL" else p.run_lock
+    if lock:
+        lock.acquire()
+    try:
+        if _superseded(ex):
+            _finish(ex, "Superseded", "Superseded by a newer execution")
+            return
+        for stage in ex.declaration.get("stages") or []:
+            with p.lock:
+                stopped, reason = ex.stop_requested, ex.status_summary
+            if stopped:
+                _finish(ex, "Stopped", reason or "Execution stopped")
+                return
+            if not _run_stage(ex, stage):
+                return
+        _finish(ex, "Succeeded", None)
+    except Exception as e:  # engine bug: fail the execution visibly instead of hanging
+        LOG.exception("pipeline %s execution %s crashed", p.name, ex.id)
+        _finish(ex, "Failed", f"Internal emulator error: {e}")
+    finally:
+        if lock:
+            lock.release()
+
+
+def _finish(ex: Execution, status: str, summary: str | None) -> None:
+    with ex.pipeline.lock:
+        ex.status = status
+        if summary:
+            ex.status_summary = summary
+        ex.last_update = now()
+    LOG.info("pipeline %s: execution %s %s%s", ex.pipeline.name, ex.id, status, f" ({summary})" if summary else "")
+
+
+def _action_run(ex: Execution, action: dict) -> ActionRun:
+    p = ex.pipeline
+    with p.lock:
+        artifacts = dict(ex.artifacts)
+    return ActionRun(
+        account=p.account,
+        pipeline_name=p.name,
+        declaration=ex.declaration,
+        action=action,
+        region=action_region(action, p.region),
+        artifacts=artifacts,
+        source_override=ex.source_overrides.get(action["name"]),
+    )
+
+
+def _perform(ex: Execution, action: dict) -> tuple[str, ActionResult, dict | None]:
+    """Run one action: (status, result, errorDetails)."""
+    try:
+        return "Succeeded", run_action(_action_run(ex, action)), None
+    except ActionFailed as e:
+        return "Failed", ActionResult(summary=str(e), external_id=e.external_id), _error(str(e))
+    except Exception as e:  # anything unexpected is an action failure with the reason
+        LOG.exception("pipeline %s: action %s failed", ex.pipeline.name, action["name"])
+        summary = f"{type(e).__name__}: {e}"
+        return "Failed", ActionResult(summary=summary), _error(summary)
+
+
+def _error(message: str) -> dict:
+    return {"code": "JobFailed", "message": message}
+
+
+def _run_stage(ex: Execution, stage: dict) -> bool:
+    p = ex.pipeline
+    with p.lock:
+        state = p.stage_states.setdefault(stage["name"], {"actions": {}})
+        state["latestExecution"] = {"pipelineExecutionId": ex.id, "status": "InProgress"}
+    for action in sorted(stage.get("actions") or [], key=lambda a: a.get("runOrder", 1)):
+        started = now()
+        action_execution_id = str(uuid.uuid4())
+        with p.lock:
+            state["actions"][action["name"]] = {
+                "actionName": action["name"],
+                "latestExecution": {
+                    "actionExecutionId": action_execution_id,
+                    "status": "InProgress",
+                    "lastStatusChange": started,
+                },
+            }
+        status, result, error = _perform(ex, action)
+        with p.lock:
+            _record(ex, stage, action, state, action_execution_id, started, status, result, error)
+        if status == "Failed":
+            _finish(ex, "Failed", f"Action {action['name']} in stage {stage['name']} failed: {result.summary}")
+            return False
+    with p.lock:
+        state["latestExecution"] = {"pipelineExecutionId": ex.id, "status": "Succeeded"}
+    return True
+
+
+def _record(
+    ex: Execution,
+    stage: dict,
+    action: dict,
+    state: dict,
+    action_execution_id: str,
+    started,
+    status: str,
+    result: ActionResult,
+    error: dict | None,
+) -> None:
+    """Record an action's outcome in the execution and the stage state (under the pipeline's lock)."""
+    latest = {
+        "actionExecutionId": action_execution_id,
+        "status": status,
+        "summary": result.summary,
+        "lastStatusChange": now(),
+    }
+    if result.external_id:
+        latest["externalExecutionId"] = result.external_id
+    if error:
+        latest["errorDetails"] = error
+    action_state = {"actionName": action["name"], "latestExecution": latest}
+    if result.revision:
+        action_state["currentRevision"] = {"revisionId": result.revision}
+    state["actions"][action["name"]] = action_state
+    ex.artifacts.update(result.artifacts)
+    ex.artifact_revisions.extend(result.artifact_revisions)
+    ex.source_revisions.extend(result.source_revisions)
+    execution_result = {"externalExecutionSummary": result.summary or ""}
+    if result.external_id:
+        execution_result["externalExecutionId"] = result.external_id
+    ex.action_executions.append(
+        {
+            "pipelineExecutionId": ex.id,
+            "actionExecutionId": action_execution_id,
+            "pipelineVersion": ex.declaration["version"],
+            "stageName": stage["name"],
+            "actionName": action["name"],
+            "startTime": started,
+            "lastUpdateTime": now(),
+            "status": status,
+            "input": {
+                "actionTypeId": action["actionTypeId"],
+                "configuration": action.get("configuration", {}),
+                "region": action_region(action, ex.pipeline.region),
+            },
+            "output": {"executionResult": execution_result},
+        }
+    )
+    ex.last_update = now()
+    if status == "Failed":
+        state["latestExecution"] = {"pipelineExecutionId": ex.id, "status": "Failed"}

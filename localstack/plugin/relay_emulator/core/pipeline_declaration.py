@@ -1,0 +1,97 @@
+"""CodePipeline declarations: AWS's server-side defaults and the structure checks of
+CreatePipeline / UpdatePipeline (the role check needs IAM and lives in the provider)."""
+
+from __future__ import annotations
+
+import copy
+
+
+class DeclarationError(Exception):
+    """A declaration AWS rejects, with AWS's error code and message."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _null(field: str) -> DeclarationError:
+    return DeclarationError(
+        "ValidationException",
+        f"1 validation error detected: Value null at 'pipeline.{field}' "
+        "failed to satisfy constraint: Member must not be null",
+    )
+
+
+def _structure(message: str) -> DeclarationError:
+    return DeclarationError("InvalidStructureException", message)
+
+
+def normalise(declaration: dict, version: int) -> dict:
+    """Copy of the declaration at ``version`` with AWS's defaults filled in (pipelineType V1,
+    executionMode SUPERSEDED, runOrder 1, empty configuration and artifact lists)."""
+    decl = copy.deepcopy(declaration)
+    decl["version"] = version
+    decl.setdefault("pipelineType", "V1")
+    decl.setdefault("executionMode", "SUPERSEDED")
+    for stage in decl.get("stages") or []:
+        for action in stage.get("actions") or []:
+            action.setdefault("runOrder", 1)
+            action.setdefault("configuration", {})
+            action.setdefault("outputArtifacts", [])
+            action.setdefault("inputArtifacts", [])
+    return decl
+
+
+def check_structure(decl: dict) -> None:
+    """Raise the DeclarationError AWS answers for the first structural problem, as AWS does."""
+    if not decl.get("name"):
+        raise _null("name")
+    if not decl.get("roleArn"):
+        raise _null("roleArn")
+    if not decl.get("artifactStore") and not decl.get("artifactStores"):
+        raise _structure("Pipeline must have either an artifactStore or artifactStores")
+    if decl.get("artifactStore") and decl.get("artifactStores"):
+        raise _structure("Pipeline cannot have both an artifactStore and artifactStores")
+    stages = decl.get("stages") or []
+    if len(stages) < 2:
+        raise _structure("Pipeline has fewer than 2 stages. A pipeline must have at least two stages.")
+    seen = set()
+    for i, stage in enumerate(stages):
+        if stage.get("name") in seen:
+            raise _structure(f"Pipeline has duplicate stage name: {stage.get('name')}")
+        seen.add(stage.get("name"))
+        if not stage.get("actions"):
+            raise _structure(f"Stage {stage.get('name')} must contain at least one action")
+        for action in stage["actions"]:
+            category = (action.get("actionTypeId") or {}).get("category")
+            if i == 0 and category != "Source":
+                raise _structure("Pipeline's first stage must contain only source actions")
+            if i > 0 and category == "Source":
+                raise _structure("Source actions must be in the first stage of a pipeline")
+
+
+def action_kind(action: dict) -> tuple:
+    """(category, owner, provider) of an action: what decides how it runs."""
+    type_id = action.get("actionTypeId") or {}
+    return type_id.get("category"), type_id.get("owner"), type_id.get("provider")
+
+
+def action_region(action: dict, pipeline_region: str) -> str:
+    """Region an action runs in (cross-region actions name theirs)."""
+    return action.get("region") or pipeline_region
+
+
+def artifact_store(decl: dict, region: str) -> dict | None:
+    """The artifact store for actions in ``region`` (None when the pipeline has none there)."""
+    if decl.get("artifactStores"):
+        return decl["artifactStores"].get(region)
+    return decl.get("artifactStore")
+
+
+def split_artifact_path(path: str, inputs: list) -> tuple[str, str]:
+    """``Artifact::file/in/zip`` -> (artifact, file); a bare path names the first input artifact."""
+    if "::" in path:
+        artifact, inner = path.split("::", 1)
+        return artifact, inner
+    return (inputs[0] if inputs else ""), path
