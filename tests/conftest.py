@@ -13,6 +13,17 @@ from config import RelayConfig, load_config
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # An option, not an environment variable: tox passes RELAY_* through, so a variable left set in a
+    # shell would silently rewrite golden files in every later run.
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite golden files that differ from the current output; those tests then fail, so review "
+        "the diff and run again without this option",
+    )
+
+
 @dataclass
 class Synthesized:
     """A synthesized app: its config, its output directory and each stack's JSON."""

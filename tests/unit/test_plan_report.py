@@ -1,36 +1,42 @@
 """The plan report: golden reports of real plans recorded against the emulator, and the rules behind them.
 
 Fixtures are `terraform show -json` plans in tests/golden/plan_report/fixtures/<scenario>/, recorded by
-tests/golden/plan_report/regenerate.py. `RELAY_UPDATE_GOLDEN=1` rewrites the golden Markdown files from
-the fixtures instead of comparing (review the diff before committing it).
+tests/golden/plan_report/regenerate.py. `pytest --update-golden` rewrites the golden Markdown files that
+differ from what the fixtures render and fails those tests, so a rewrite never passes: review the diff,
+then run the tests again without the option.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
-import os
 import re
 from pathlib import Path
 
 import pytest
 
-from tools import plan_report
 from tools.plan_report import (
     COMMENT_LIMIT,
     EXIT_CHANGES,
     EXIT_ERROR,
     EXIT_NO_CHANGES,
+    GROUPS,
     MARKER,
+    RULES,
     UNKNOWN,
+    StackPlan,
     analyse,
+    cli,
     exit_code,
     render,
+    rules,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = PROJECT_ROOT / "tests" / "golden" / "plan_report"
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "plan.yml"
+DOCS = PROJECT_ROOT / "docs" / "plan-review.md"
 SCENARIOS = ["create", "no_changes", "iam_policy", "force_destroy", "plan_error", "replace_bucket", "oversize"]
 ARTIFACT_URL = "https://github.com/example-org/relay/actions/runs/1"
 TITLE = "Terraform plan (recorded against the emulator)"
@@ -45,6 +51,12 @@ def load(scenario: str) -> dict[str, dict]:
     }
 
 
+@functools.cache
+def stacks(scenario: str) -> tuple[StackPlan, ...]:
+    """A scenario's plans, analysed (once per test session)."""
+    return tuple(analyse(name, plan) for name, plan in load(scenario).items())
+
+
 def errors(scenario: str) -> dict[str, str]:
     """Terraform's message of each stack that failed to plan in a scenario."""
     path = GOLDEN / "fixtures" / scenario / "errors.json"
@@ -54,13 +66,12 @@ def errors(scenario: str) -> dict[str, str]:
 def comment(scenario: str, **options) -> str:
     """The comment the workflow would post for a scenario."""
     options = {"title": TITLE, "max_chars": COMMENT_LIMIT, "artifact_url": ARTIFACT_URL, **options}
-    return render(load(scenario), errors=errors(scenario), **options)
+    return render.comment(stacks(scenario), errors=errors(scenario), **options)
 
 
 def changes(scenario: str, type_: str, action: str) -> list:
     """Every change of one resource type and action in a scenario's plans."""
-    stacks = [analyse(name, plan) for name, plan in load(scenario).items()]
-    return [c for s in stacks for c in s.changes if c.type == type_ and c.action == action]
+    return [c for s in stacks(scenario) for c in s.changes if c.type == type_ and c.action == action]
 
 
 def section(report: str, heading: str) -> str:
@@ -110,29 +121,37 @@ def policy(*statements: dict) -> str:
 # --- golden reports of real plans --------------------------------------------------------------
 
 
+@pytest.fixture
+def update_golden(request) -> bool:
+    """Whether pytest runs with `--update-golden` (tests/conftest.py)."""
+    return request.config.getoption("--update-golden")
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_report_matches_golden_file(scenario):
+def test_report_matches_golden_file(scenario, update_golden):
     report = comment(scenario)
-    golden = GOLDEN / f"{scenario}.md"
-    if os.environ.get("RELAY_UPDATE_GOLDEN"):
-        golden.write_text(report)
-    assert report == golden.read_text(), f"{golden.name} differs; RELAY_UPDATE_GOLDEN=1 rewrites it"
     assert_well_formed(report)
+    golden = GOLDEN / f"{scenario}.md"
+    recorded = golden.read_text() if golden.exists() else None
+    if update_golden and report != recorded:
+        golden.write_text(report)
+        pytest.fail(f"{golden} rewritten (--update-golden): review its diff, then run without the option")
+    assert report == recorded, f"{golden.name} differs or is missing; `pytest --update-golden` rewrites it"
 
 
 def test_first_deployment_creates_everything_and_flags_nothing():
-    stacks = [analyse(name, plan) for name, plan in load("create").items()]
-    assert [s.region for s in stacks] == ["eu-south-2", "ap-southeast-4", "eu-west-1"]
-    assert all(c.action == "create" for s in stacks for c in s.changes)
-    assert not [f for s in stacks for f in s.findings]
-    assert exit_code(stacks, {}) == EXIT_CHANGES
+    created = stacks("create")
+    assert [s.region for s in created] == ["eu-south-2", "ap-southeast-4", "eu-west-1"]
+    assert all(c.action == "create" for s in created for c in s.changes)
+    assert not [f for s in created for f in s.findings]
+    assert exit_code(created, {}) == EXIT_CHANGES
     assert "Nothing needs attention" in comment("create")
 
 
 def test_no_changes_report_says_so_and_exits_0():
-    stacks = [analyse(name, plan) for name, plan in load("no_changes").items()]
-    assert not any(s.has_changes for s in stacks)
-    assert exit_code(stacks, {}) == EXIT_NO_CHANGES
+    unchanged = stacks("no_changes")
+    assert not any(s.has_changes for s in unchanged)
+    assert exit_code(unchanged, {}) == EXIT_NO_CHANGES
     report = comment("no_changes")
     assert "**No changes.**" in report
     assert report.count(": no changes</summary>") == 3
@@ -179,13 +198,12 @@ def test_stack_that_failed_to_plan_is_reported_with_terraforms_error():
     assert f"| `{home}` |  | | | | | :x: plan failed |" in report
     failed = section(report, "Failed stacks")
     assert "Error: reading S3 Bucket (acme-plandemo-local-release-eu-south-2): couldn't find resource" in failed
-    stacks = [analyse(name, plan) for name, plan in load("plan_error").items()]
     assert home not in load("plan_error")
-    assert exit_code(stacks, errors("plan_error")) == EXIT_ERROR
+    assert exit_code(stacks("plan_error"), errors("plan_error")) == EXIT_ERROR
 
 
 def test_oversize_report_is_cut_to_the_limit_with_a_note():
-    full = render(load("oversize"), title=TITLE)
+    full = render.report(stacks("oversize"), title=TITLE)
     assert len(full) > COMMENT_LIMIT, "the oversize fixture no longer needs truncation; add regions"
     report = comment("oversize")
     assert len(report) <= COMMENT_LIMIT
@@ -199,7 +217,7 @@ def test_oversize_report_is_cut_to_the_limit_with_a_note():
 
 @pytest.mark.parametrize("fraction", [0.2, 0.5, 0.8, 0.99])
 def test_truncation_keeps_whole_blocks_at_any_limit(fraction):
-    limit = int(len(render(load("replace_bucket"), title=TITLE)) * fraction)
+    limit = int(len(render.report(stacks("replace_bucket"), title=TITLE)) * fraction)
     report = comment("replace_bucket", max_chars=limit)
     assert len(report) <= limit
     assert_well_formed(report)
@@ -211,24 +229,50 @@ def test_limit_below_the_summary_is_an_error():
         comment("replace_bucket", max_chars=500)
 
 
+def replay(scenario: str, monkeypatch) -> cli.PlanRun:
+    """Make the command plan nothing and find a scenario's recorded plans instead; return them."""
+    recorded = cli.PlanRun(stacks=list(stacks(scenario)), errors=errors(scenario))
+    monkeypatch.setenv("RELAY_ENV", "local")
+    monkeypatch.delenv("RELAY_OVERRIDES", raising=False)
+    monkeypatch.setattr(cli, "synthesize", lambda: None)
+    monkeypatch.setattr(cli.terraform, "environment", dict)
+    monkeypatch.setattr(cli.terraform, "stack_dirs", lambda names: names)
+    monkeypatch.setattr(cli, "plan_stacks", lambda stacks, out_dir, env, jobs: recorded)
+    return recorded
+
+
 @pytest.mark.parametrize(
     ("scenario", "expected"),
     [("no_changes", EXIT_NO_CHANGES), ("iam_policy", EXIT_CHANGES), ("plan_error", EXIT_ERROR)],
 )
 def test_command_writes_both_reports_and_exits_like_detailed_exitcode(scenario, expected, tmp_path, monkeypatch):
     """The command's wiring, with Terraform replaced by a scenario's recorded plans."""
-    recorded = plan_report.PlanRun(plans=load(scenario), errors=errors(scenario))
-    monkeypatch.setenv("RELAY_ENV", "local")
-    monkeypatch.delenv("RELAY_OVERRIDES", raising=False)
-    monkeypatch.setattr(plan_report, "synthesize", lambda: None)
-    monkeypatch.setattr(plan_report.terraform, "environment", dict)
-    monkeypatch.setattr(plan_report.terraform, "stack_dirs", lambda names: names)
-    monkeypatch.setattr(plan_report, "plan_stacks", lambda stacks, out_dir, env, jobs: recorded)
-    assert plan_report.main(["--out-dir", str(tmp_path)]) == expected
-    assert (tmp_path / "report.md").read_text() == render(
-        recorded.plans, errors=recorded.errors, title="Terraform plan: `relay-local` (emulator)"
+    recorded = replay(scenario, monkeypatch)
+    assert cli.main(["--out-dir", str(tmp_path)]) == expected
+    assert (tmp_path / "report.md").read_text() == render.report(
+        recorded.stacks, errors=recorded.errors, title="Terraform plan: `relay-local` (emulator)"
     )
     assert (tmp_path / "comment.md").read_text().startswith(MARKER)
+
+
+def test_command_with_a_limit_below_the_summary_writes_no_comment_and_exits_1(tmp_path, monkeypatch, capsys):
+    replay("iam_policy", monkeypatch)
+    (tmp_path / "comment.md").write_text("an earlier run's comment")
+    assert cli.main(["--out-dir", str(tmp_path), "--max-chars", "500"]) == EXIT_ERROR
+    assert (tmp_path / "report.md").read_text().startswith(MARKER)
+    assert not (tmp_path / "comment.md").exists()
+    assert "max_chars=500 is too small" in capsys.readouterr().err
+
+
+def test_command_usage_errors_exit_1_naming_every_problem(capsys):
+    # argparse's own status for usage errors, 2, is the command's "changes".
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--jobs", "0", "--max-chars", "-1"])
+    assert exited.value.code == EXIT_ERROR
+    assert "--max-chars must be at least 1, got -1; --jobs must be at least 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--no-such-option"])
+    assert exited.value.code == EXIT_ERROR
 
 
 # --- rules on small plans ----------------------------------------------------------------------
@@ -248,7 +292,7 @@ def test_output_only_change_counts_as_a_change():
 
 
 def test_failed_stack_is_named_with_its_error():
-    report = render({}, errors={"app-env-target-eu-south-2": "Error: No valid credential sources found"})
+    report = render.report([], errors={"app-env-target-eu-south-2": "Error: No valid credential sources found"})
     assert "| `app-env-target-eu-south-2` | eu-south-2 | | | | | :x: plan failed |" in report
     assert "No valid credential sources found" in section(report, "Failed stacks")
 
@@ -379,6 +423,114 @@ def test_destroyed_stateful_resource_needs_attention():
     plan = plan_of("aws_kms_key", {"description": "k"}, None, actions=("delete",))
     assert findings(plan, "stateful") == ["destroyed"]
     assert findings(plan_of("aws_iam_role", {"name": "r"}, None, actions=("delete",))) == []
+
+
+# --- the rule registry -------------------------------------------------------------------------
+
+
+def first_deployment(plan: dict) -> dict:
+    """The same plan in a stack that has no state yet."""
+    return {key: value for key, value in plan.items() if key != "prior_state"}
+
+
+def versioning(status: str) -> dict:
+    return {"versioning_configuration": [{"status": status}]}
+
+
+REPLICATION = "aws_s3_bucket_replication_configuration"
+TLS_DENY = {"Sid": "DenyWithoutTls", "Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+REPLICATION_RULE = {"id": "to-eu-south-2", "status": "Enabled", "destination": [{"bucket": "arn:aws:s3:::a"}]}
+KMS_DEFAULT = {"rule": [{"apply_server_side_encryption_by_default": [{"sse_algorithm": "aws:kms"}]}]}
+AES_DEFAULT = {"rule": [{"apply_server_side_encryption_by_default": [{"sse_algorithm": "AES256"}]}]}
+
+# Per rule: a plan it flags, and a close plan it must not flag.
+RULE_CASES = {
+    "stateful_destroyed": (
+        plan_of("aws_s3_bucket", {"bucket": "b"}, {"bucket": "c"}, actions=("delete", "create")),
+        plan_of("aws_s3_bucket", {"bucket": "b"}, {"bucket": "b", "tags": {"k": "v"}}),
+    ),
+    "policy_changed": (
+        plan_of("aws_iam_role_policy", None, {"policy": policy({"Sid": "New"})}, actions=("create",)),
+        first_deployment(plan_of("aws_iam_role_policy", None, {"policy": policy({"Sid": "New"})}, actions=("create",))),
+    ),
+    "replication_changed": (
+        plan_of(REPLICATION, {"rule": []}, {"rule": [REPLICATION_RULE]}),
+        first_deployment(plan_of(REPLICATION, None, {"rule": [REPLICATION_RULE]}, actions=("create",))),
+    ),
+    "bucket_guard_removed": (
+        plan_of("aws_s3_bucket_policy", {"bucket": "b", "policy": policy(TLS_DENY)}, None, actions=("delete",)),
+        plan_of("aws_s3_bucket_policy", {"bucket": "b", "policy": policy({"Sid": "Read"})}, None, actions=("delete",)),
+    ),
+    "force_destroy_enabled": (
+        plan_of("aws_s3_bucket", {"force_destroy": False}, {"force_destroy": True}),
+        plan_of("aws_s3_bucket", {"force_destroy": True}, {"force_destroy": False}),
+    ),
+    "public_access_unblocked": (
+        plan_of("aws_s3_bucket_public_access_block", {"ignore_public_acls": True}, {"ignore_public_acls": False}),
+        plan_of("aws_s3_bucket_public_access_block", {"ignore_public_acls": False}, {"ignore_public_acls": True}),
+    ),
+    "versioning_suspended": (
+        plan_of("aws_s3_bucket_versioning", versioning("Enabled"), versioning("Suspended")),
+        plan_of("aws_s3_bucket_versioning", versioning("Suspended"), versioning("Enabled")),
+    ),
+    "encryption_weakened": (
+        plan_of("aws_s3_bucket_server_side_encryption_configuration", KMS_DEFAULT, AES_DEFAULT),
+        plan_of("aws_s3_bucket_server_side_encryption_configuration", AES_DEFAULT, KMS_DEFAULT),
+    ),
+    "tls_deny_removed": (
+        plan_of("aws_s3_bucket_policy", {"policy": policy(TLS_DENY)}, {"policy": policy({"Sid": "Read"})}),
+        plan_of("aws_s3_bucket_policy", {"policy": policy(TLS_DENY)}, {"policy": None}, unknown={"policy": True}),
+    ),
+    "key_rotation_disabled": (
+        plan_of("aws_kms_key", {"enable_key_rotation": True}, {"enable_key_rotation": False}),
+        plan_of("aws_kms_key", {"enable_key_rotation": True}, {}, unknown={"enable_key_rotation": True}),
+    ),
+}
+
+
+def fired(plan: dict) -> list[str]:
+    """Names of the rules that flag the plan, once each."""
+    return sorted({f.rule for f in analyse("app-env-target-eu-south-2", plan).findings})
+
+
+def test_every_rule_has_a_case_a_group_and_a_description():
+    assert [r.name for r in RULES] == list(RULE_CASES), "add the new rule to RULE_CASES (same order)"
+    for registered in RULES:
+        assert registered.group in GROUPS
+        assert registered.description and registered.types
+
+
+@pytest.mark.parametrize("name", list(RULE_CASES))
+def test_rule_flags_its_case_and_not_the_close_one(name):
+    flagged, unflagged = RULE_CASES[name]
+    assert name in fired(flagged)
+    assert name not in fired(unflagged)
+
+
+def test_rule_is_asked_only_about_its_resource_types():
+    # A bucket policy that would weaken TLS, but under a type no weakening rule names.
+    plan = plan_of("aws_sqs_queue_policy", {"policy": policy(TLS_DENY)}, {"policy": policy({"Sid": "Read"})})
+    assert fired(plan) == []
+
+
+def test_a_broken_rule_is_refused_with_every_problem_at_once():
+    def stateful_destroyed(change, stack):
+        yield rules.Flag("never")
+
+    before = list(RULES)
+    with pytest.raises(ValueError) as refused:
+        rules.rule("security", set())(stateful_destroyed)
+    message = str(refused.value)
+    assert "group 'security' is not one of stateful, iam, replication, weakened" in message
+    assert "names no resource type" in message
+    assert "no docstring" in message
+    assert "already registered" in message
+    assert before == RULES
+
+
+def test_docs_describe_every_rule():
+    text = DOCS.read_text()
+    assert [r.name for r in RULES if f"`{r.name}`" not in text] == []
 
 
 # --- the workflow ------------------------------------------------------------------------------

@@ -2,10 +2,11 @@
 
     python tests/golden/plan_report/regenerate.py [--port 4610] [--work-dir DIR] [--keep]
 
-Runs its own emulator (port 4610, state under the work directory; started if not running there and
-stopped at the end if this script started it), so the shared emulator on 4566 and the `local`
-environment's state are never touched. Apps `plandemo` (2 target regions) and `planbig` (10 target
-regions) are synthesized into the work directory, whose `.relay/state` holds their Terraform state.
+Runs its own emulator (port 4610) with the work directory as relay's state root (`RELAY_STATE_DIR`):
+the emulator's files, the Terraform state and the plugin cache all live there, so the shared emulator
+on 4566 and the `local` environment's state are never touched. The emulator is started unless it is
+already running there, and stopped at the end only if this script started it. Apps `plandemo`
+(2 target regions) and `planbig` (10 target regions) are synthesized into the work directory.
 
 Scenarios, each saved as `fixtures/<scenario>/<stack>.json.gz` (`terraform show -json`, gzipped):
 
@@ -20,14 +21,16 @@ Scenarios, each saved as `fixtures/<scenario>/<stack>.json.gz` (`terraform show 
 - oversize:        `planbig` deployed, then rolled out the same way: a report too large for one comment
 
 Everything applied is destroyed at the end (unless --keep). Last, the golden Markdown files are
-rewritten from the new fixtures (`RELAY_UPDATE_GOLDEN=1 pytest tests/unit/test_plan_report.py`).
-Takes about 25 minutes; set RELAY_TF_MIRROR on machines without registry access.
+rewritten from the new fixtures (`pytest tests/unit/test_plan_report.py --update-golden`) and the tests
+run again without the option; the exit code is theirs. Takes about 25 minutes; set RELAY_TF_MIRROR on
+machines without registry access.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import importlib.util
 import json
 import os
 import shutil
@@ -48,6 +51,7 @@ from stacks import build_app  # noqa: E402
 from tools import plan_report, terraform  # noqa: E402
 
 FIXTURES = HERE / "fixtures"
+LAUNCHER = PROJECT_ROOT / "localstack" / "emulator.py"
 WORK_DIR = Path(tempfile.gettempdir()) / "relay-plan-fixtures"
 CHANGED_POLICY = HERE.relative_to(PROJECT_ROOT) / "deploy-policy-changed.json"
 BIG_TARGETS = [
@@ -132,10 +136,15 @@ def save(scenario: str, plans: dict[str, dict], errors: dict[str, str] | None = 
     print(f"fixture {scenario}: {', '.join(plans)}" + (f"; failed: {', '.join(errors)}" if errors else ""))
 
 
-def emulator(verb: str, port: int, state_root: Path) -> int:
-    env = {**os.environ, "RELAY_EMULATOR_PORT": str(port), "RELAY_STATE_DIR": str(state_root)}
-    launcher = PROJECT_ROOT / "localstack" / "emulator.py"
-    return subprocess.run([sys.executable, str(launcher), verb], env=env, check=False).returncode
+def emulator_launcher():
+    """The emulator launcher module, loaded from its file: `localstack` must stay LocalStack's own name."""
+    spec = importlib.util.spec_from_file_location("relay_emulator_launcher", LAUNCHER)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {LAUNCHER}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def roll_out(fixtures: Fixtures, scenario: str, stacks: list[Path]) -> dict[str, dict]:
@@ -189,32 +198,32 @@ def generate(fixtures: Fixtures, keep: bool) -> None:
             fixtures.destroy(stacks)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=4610, help="port of the fixtures' own emulator (default 4610)")
-    parser.add_argument("--work-dir", type=Path, default=WORK_DIR, help="synth and state")
+    parser.add_argument("--work-dir", type=Path, default=WORK_DIR, help=f"synth and state (default {WORK_DIR})")
     parser.add_argument("--keep", action="store_true", help="leave the deployed stacks in the emulator")
-    options = parser.parse_args()
+    options = parser.parse_args(argv)
+    if not 0 < options.port < 65536:
+        parser.error(f"--port must be between 1 and 65535, got {options.port}")
     work = options.work_dir.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    started_emulator = emulator("status", options.port, work) != 0
-    if started_emulator and emulator("start", options.port, work):
-        return 1
-    fixtures = Fixtures(work, f"http://127.0.0.1:{options.port}")
+    # Read by the launcher, Terraform's set-up and the stacks' local backend alike: all stay in `work`.
+    os.environ.update(RELAY_EMULATOR_PORT=str(options.port), RELAY_STATE_DIR=str(work))
+    launcher = emulator_launcher()
     try:
-        generate(fixtures, options.keep)
-    finally:
-        if started_emulator:
-            emulator("stop", options.port, work)
+        with launcher.running(echo=True) as endpoint:
+            fixtures = Fixtures(work, endpoint)
+            generate(fixtures, options.keep)
+    except launcher.LauncherError as error:
+        print(f"regenerate: {error}", file=sys.stderr)
+        return 1
     for what, seconds in fixtures.timings.items():
         print(f"{what}: {seconds:.0f} s")
-    golden = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "tests/unit/test_plan_report.py"],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "RELAY_UPDATE_GOLDEN": "1"},
-        check=False,
-    )
-    return golden.returncode
+    tests = [sys.executable, "-m", "pytest", "-q", "tests/unit/test_plan_report.py"]
+    # Fails for each golden file it rewrites; the run after it is the verdict.
+    subprocess.run([*tests, "--update-golden"], cwd=PROJECT_ROOT, check=False)
+    return subprocess.run(tests, cwd=PROJECT_ROOT, check=False).returncode
 
 
 if __name__ == "__main__":
