@@ -1,12 +1,19 @@
 #!/usr/bin/env python
 """Entry point of `cdktf synth|deploy|diff`: validate the configuration, then wire it to stacks."""
 
+import argparse
 import sys
 
 from config import ConfigError, load_config
 
 
-def main() -> int:
+def main(argv: list[str] | None = None, *, prog: str = "python main.py") -> int:
+    """Synthesize every stack into cdktf.out/; exit 2 with one message when the configuration is bad."""
+    argparse.ArgumentParser(
+        prog=prog,
+        description="Validate the configuration of RELAY_ENV (with RELAY_OVERRIDES) and synthesize every stack "
+        "into cdktf.out/. A bad configuration exits 2 with one message listing every problem.",
+    ).parse_args(argv)
     try:
         config = load_config()
     except ConfigError as error:

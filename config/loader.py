@@ -1,40 +1,143 @@
 """Load a deployment's configuration from `cdktf.json` and validate it before anything is built.
 
-`cdktf.json` `context.relay` holds `defaults` and one block per environment under `environments`;
-the environment is chosen with `RELAY_ENV` (default: `context.relay.default_environment`), and
-`RELAY_OVERRIDES` (a JSON object) is merged last, for one-off changes without editing the file.
+The settings are merged from layers, lowest first: `context.relay.defaults`, the chosen environment's
+block `context.relay.environments.<name>` (`RELAY_ENV`, default `context.relay.default_environment`)
+and `RELAY_OVERRIDES` (a JSON object, for one-off changes without editing the file). Each layer is
+applied as a JSON merge patch (RFC 7396): an object merges key by key, `null` removes the key (the
+field falls back to its default), anything else (a list, a string, a number) replaces.
+
+Validation reports every problem at once, each naming the field and the layer its value came from:
+the model's own rules first, then the rules that combine fields or need region data, which run on
+every field that is valid by itself even when others are not.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from config.naming import InvalidName
-from config.schema import RelayConfig, SourceProvider
+from config.naming import InvalidName, Names
+from config.paths import PROJECT_ROOT
+from config.schema import RelayConfig, RelayContext, SourceProvider, connection_region
 from regions import catalog
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+OVERRIDES = "RELAY_OVERRIDES"
+"""The environment variable, and the name of its layer in error messages."""
+DEFAULTS = "defaults"
+"""The name of the `context.relay.defaults` layer in error messages."""
+
+Loc = tuple[str | int, ...]
+"""Where a value sits in the settings: keys and list indexes, e.g. `("target_regions", 0)`."""
 
 
 class ConfigError(Exception):
-    """A configuration problem; the message names each bad field and what is allowed."""
+    """A configuration problem; the message names each bad field, where it came from and what is allowed."""
 
 
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge `override` into `base`: mappings merge key by key, anything else replaces."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = deep_merge(merged[key], value)
+def environment_layer(name: str) -> str:
+    """The name of an environment's layer in error messages."""
+    return f"environments.{name}"
+
+
+@dataclass
+class Sources:
+    """Which layer set (or removed with `null`) each value of the merged settings."""
+
+    layers: list[str] = field(default_factory=list)
+    """Layer names, lowest first."""
+    _set_by: dict[Loc, str] = field(default_factory=dict)
+
+    def record(self, loc: Loc, layer: str) -> None:
+        """`layer` set or removed the value at `loc`, replacing whatever was below it."""
+        for known in [k for k in self._set_by if k[: len(loc)] == loc]:
+            del self._set_by[known]
+        self._set_by[loc] = layer
+
+    def of(self, loc: Sequence[str | int]) -> list[str]:
+        """The layers the value at `loc` came from, lowest first: the layer that last set it (or the
+        value enclosing it), and every layer that set a part of it."""
+        loc = tuple(loc)
+        enclosing = [key for key in self._set_by if key == loc[: len(key)]]
+        found = {self._set_by[max(enclosing, key=len)]} if enclosing else set()
+        found |= {layer for key, layer in self._set_by.items() if key[: len(loc)] == loc}
+        return [layer for layer in self.layers if layer in found]
+
+
+def merge_patch(
+    target: Mapping[str, Any],
+    patch: Mapping[str, Any],
+    *,
+    layer: str = "",
+    sources: Sources | None = None,
+    at: Loc = (),
+) -> dict[str, Any]:
+    """Apply `patch` to `target` as a JSON merge patch (RFC 7396), recording in `sources` what `layer` set.
+
+    Objects merge key by key, `null` removes a key, anything else replaces. Neither input is changed.
+    """
+    merged = dict(target)
+    for key, value in patch.items():
+        here = (*at, key)
+        below = merged.get(key)
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping):
+            if not isinstance(below, Mapping):
+                below = {}
+                if sources is not None:
+                    sources.record(here, layer)
+            merged[key] = merge_patch(below, value, layer=layer, sources=sources, at=here)
+            continue
         else:
             merged[key] = value
+        if sources is not None:
+            sources.record(here, layer)
     return merged
+
+
+def merge_layers(layers: Iterable[tuple[str, Mapping[str, Any]]]) -> tuple[dict[str, Any], Sources]:
+    """Merge named layers, lowest first; return the settings and where each value came from."""
+    settings: dict[str, Any] = {}
+    sources = Sources()
+    for name, patch in layers:
+        if name not in sources.layers:
+            sources.layers.append(name)
+        settings = merge_patch(settings, patch, layer=name, sources=sources)
+    return settings, sources
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One configuration problem: the fields it concerns and what is wrong, with what is allowed."""
+
+    fields: tuple[Loc, ...]
+    message: str
+
+    def render(self, sources: Sources | None = None) -> str:
+        """`field (from layer, ...): message`; the layers are named when they are known."""
+        names = "/".join(_field_name(loc) for loc in self.fields) or "(top level)"
+        found = {layer for loc in self.fields for layer in (sources.of(loc) if sources else [])}
+        layers = [layer for layer in sources.layers if layer in found] if sources else []
+        origin = f" (from {', '.join(layers)})" if layers else ""
+        return f"{names}{origin}: {self.message}"
+
+
+def _field_name(loc: Loc) -> str:
+    """`target_regions[0]`, `trigger.regions.eu-south-2`: keys joined by dots, list indexes in brackets."""
+    name = ""
+    for part in loc:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name += f".{part}" if name else str(part)
+    return name
 
 
 def _read_context(cdktf_json: Path) -> dict[str, Any]:
@@ -44,14 +147,21 @@ def _read_context(cdktf_json: Path) -> dict[str, Any]:
         raise ConfigError(f"{cdktf_json}: file not found; run from the project root") from None
     except json.JSONDecodeError as error:
         raise ConfigError(f"{cdktf_json}: not valid JSON ({error})") from None
-    relay = document.get("context", {}).get("relay")
+    relay = document.get("context", {}).get("relay") if isinstance(document, dict) else None
     if not isinstance(relay, dict):
         raise ConfigError(f"{cdktf_json}: context.relay is missing; it holds 'defaults' and 'environments'")
+    try:
+        RelayContext.model_validate(relay)
+    except ValidationError as error:
+        problems = _model_problems(error, RelayContext, prefix=("context", "relay"))
+        raise ConfigError("\n".join(p.render() for p in problems)) from None
     return relay
 
 
-def select_environment(relay: Mapping[str, Any], environment: str | None) -> tuple[str, dict[str, Any]]:
-    """Return the chosen environment's name and its settings merged over the defaults."""
+def environment_layers(
+    relay: Mapping[str, Any], environment: str | None
+) -> tuple[str, list[tuple[str, Mapping[str, Any]]]]:
+    """The chosen environment's name and its layers, lowest first: `defaults`, then its own block."""
     environments = relay.get("environments") or {}
     name = environment or relay.get("default_environment")
     if not name:
@@ -59,14 +169,24 @@ def select_environment(relay: Mapping[str, Any], environment: str | None) -> tup
     if name not in environments:
         allowed = ", ".join(sorted(environments)) or "(none defined)"
         raise ConfigError(f"environment {name!r} is not defined in context.relay.environments; allowed: {allowed}")
-    return name, deep_merge(relay.get("defaults") or {}, environments[name] or {})
+    return name, [(DEFAULTS, relay.get("defaults") or {}), (environment_layer(name), environments[name])]
 
 
-def _allowed_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+def _overrides(text: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{OVERRIDES}: not valid JSON ({error}); expected a JSON object") from None
+    if not isinstance(parsed, dict):
+        raise ConfigError(f'{OVERRIDES}: expected a JSON object such as {{"target_regions": ["eu-south-2"]}}')
+    return parsed
+
+
+def _allowed_fields(model: type[BaseModel], loc: Loc) -> list[str]:
     """Names of the fields allowed at `loc` (the parent of an unknown field)."""
     for part in loc:
-        field = model.model_fields.get(part) if isinstance(part, str) else None
-        annotation = getattr(field, "annotation", None)
+        field_info = model.model_fields.get(part) if isinstance(part, str) else None
+        annotation = getattr(field_info, "annotation", None)
         candidates = [annotation, *getattr(annotation, "__args__", ())]
         nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
         if not nested:
@@ -75,77 +195,153 @@ def _allowed_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return sorted(model.model_fields)
 
 
-def _format_validation(error: ValidationError) -> str:
-    lines = []
+def _model_problems(error: ValidationError, model: type[BaseModel], prefix: Loc = ()) -> list[Problem]:
+    problems = []
     for item in error.errors():
         loc = tuple(item["loc"])
-        field = ".".join(str(p) for p in loc) or "(top level)"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            allowed = ", ".join(_allowed_fields(RelayConfig, loc[:-1]))
-            message = f"unknown field; allowed: {allowed}"
+            message = f"unknown field; allowed: {', '.join(_allowed_fields(model, loc[:-1]))}"
         elif item["type"] == "missing":
             message = "is required"
-        lines.append(f"{field}: {message}")
-    return "\n".join(lines)
+        problems.append(Problem(((*prefix, *loc),), message))
+    return problems
 
 
-def _check_regions(config: RelayConfig) -> list[str]:
-    problems: list[str] = []
+_UNSET = object()
+"""A value that is invalid by itself, or inside an object that is not set."""
+
+
+@functools.cache
+def _adapter(model: type[BaseModel], name: str) -> TypeAdapter:
+    return TypeAdapter(model.model_fields[name].rebuild_annotation())
+
+
+def _valid_value(settings: Mapping[str, Any], loc: tuple[str, ...]) -> Any:
+    """The typed value of the field at `loc` if it is valid by itself (its type and its own rules),
+    its default when it is not set, `_UNSET` when it is invalid or an object around it is missing."""
+    model: type[BaseModel] = RelayConfig
+    raw: Any = settings
+    for depth, name in enumerate(loc):
+        info = model.model_fields[name]
+        if not isinstance(raw, Mapping):
+            return _UNSET
+        if name not in raw:
+            if info.is_required():
+                return _UNSET
+            value = info.get_default(call_default_factory=True)
+            for inner in loc[depth + 1 :]:
+                value = getattr(value, inner)
+            return value
+        raw = raw[name]
+        if depth < len(loc) - 1:
+            model = info.annotation
+    try:
+        return _adapter(model, loc[-1]).validate_python(raw)
+    except ValidationError:
+        return _UNSET
+
+
+def _check_home_region(home: str) -> list[Problem]:
     known = catalog.partitions()
-    home = config.home_region
     if home not in known:
         aws = ", ".join(catalog.regions_with("codepipeline"))
-        return [f"home_region: unknown region {home!r}; allowed (partition aws): {aws}"]
-    partition = known[home]
-    source_service = "codecommit" if config.source.provider is SourceProvider.CODECOMMIT else "connection"
-    for service in ("codepipeline", "codebuild", source_service):
-        allowed = catalog.regions_with(service, partition)
-        if home not in allowed:
-            problems.append(
-                f"home_region: {home!r} has no {catalog.SERVICE_ENDPOINT_NAMES[service]} endpoint, which the "
-                f"home pipeline needs; allowed: {', '.join(allowed)}"
-            )
-    connection_region = config.source.connection_region
-    if connection_region and connection_region != home:
-        problems.append(
-            f"source.connection_arn: the connection is in {connection_region!r} but the home pipeline is in "
-            f"{home!r}; create the connection in the home region"
+        return [Problem((("home_region",),), f"unknown region {home!r}; allowed (partition aws): {aws}")]
+    return _home_needs(home, "codepipeline") + _home_needs(home, "codebuild")
+
+
+def _home_needs(home: str, service: str) -> list[Problem]:
+    allowed = catalog.regions_with(service, catalog.partitions()[home])
+    if home in allowed:
+        return []
+    return [
+        Problem(
+            (("home_region",),),
+            f"{home!r} has no {catalog.SERVICE_ENDPOINT_NAMES[service]} endpoint, which the home pipeline needs; "
+            f"allowed: {', '.join(allowed)}",
         )
-    pipeline_regions = catalog.regions_with("codepipeline", partition)
-    for index, region in enumerate(config.target_regions):
-        field = f"target_regions[{index}]"
+    ]
+
+
+def _check_connection_region(home: str, connection_arn: str | None) -> list[Problem]:
+    region = connection_region(connection_arn)
+    if not region or region == home:
+        return []
+    return [
+        Problem(
+            (("source", "connection_arn"),),
+            f"the connection is in {region!r} but the home pipeline is in {home!r}; "
+            "create the connection in the home region",
+        )
+    ]
+
+
+def _check_target_regions(home: str, targets: list[str]) -> list[Problem]:
+    known = catalog.partitions()
+    partition = known.get(home)
+    problems = []
+    for index, region in enumerate(targets):
+        loc = ("target_regions", index)
+        pipeline_regions = catalog.regions_with("codepipeline", known.get(region, partition or "aws"))
         if region not in known:
-            problems.append(f"{field}: unknown region {region!r}; allowed: {', '.join(pipeline_regions)}")
-        elif known[region] != partition:
+            problems.append(Problem((loc,), f"unknown region {region!r}; allowed: {', '.join(pipeline_regions)}"))
+        elif partition and known[region] != partition:
             problems.append(
-                f"{field}: {region!r} is in partition {known[region]!r} but the home region is in "
-                f"{partition!r}; S3 replication never crosses partitions"
+                Problem(
+                    (loc,),
+                    f"{region!r} is in partition {known[region]!r} but the home region is in {partition!r}; "
+                    "S3 replication never crosses partitions",
+                )
             )
         elif region not in pipeline_regions:
             problems.append(
-                f"{field}: {region!r} has no CodePipeline endpoint, so it cannot host the target pipeline; "
-                f"allowed: {', '.join(pipeline_regions)}"
+                Problem(
+                    (loc,),
+                    f"{region!r} has no CodePipeline endpoint, so it cannot host the target pipeline; "
+                    f"allowed: {', '.join(pipeline_regions)}",
+                )
             )
     return problems
 
 
-def _check_policy_file(config: RelayConfig, root: Path) -> list[str]:
-    if not config.deploy.policy_file:
+def _check_trigger_regions(targets: list[str], overrides: Mapping[str, Any]) -> list[Problem]:
+    return [
+        Problem(
+            (("trigger", "regions", region),),
+            f"{region!r} is not a target region; allowed: {', '.join(targets)} "
+            f'(an override removes the entry with {{"trigger": {{"regions": {{"{region}": null}}}}}})',
+        )
+        for region in overrides
+        if region not in targets
+    ]
+
+
+def _check_policy_file(policy_file: str | None, root: Path) -> list[Problem]:
+    if not policy_file:
         return []
-    path = root / config.deploy.policy_file
+    loc = ("deploy", "policy_file")
     try:
-        policy = json.loads(path.read_text())
+        policy = json.loads((root / policy_file).read_text())
     except FileNotFoundError:
-        return [f"deploy.policy_file: {config.deploy.policy_file!r} does not exist (relative to {root})"]
+        return [Problem((loc,), f"{policy_file!r} does not exist (relative to {root})")]
     except json.JSONDecodeError as error:
-        return [f"deploy.policy_file: {config.deploy.policy_file!r} is not JSON ({error})"]
+        return [Problem((loc,), f"{policy_file!r} is not JSON ({error})")]
     statements = policy.get("Statement") if isinstance(policy, dict) else None
     if not isinstance(statements, list) or not statements:
-        return [f"deploy.policy_file: {config.deploy.policy_file!r} must be an IAM policy with a Statement list"]
+        return [Problem((loc,), f"{policy_file!r} must be an IAM policy with a Statement list")]
     for statement in statements:
         if statement.get("Effect") == "Allow" and "*" in _as_list(statement.get("Action")):
-            return [f"deploy.policy_file: {config.deploy.policy_file!r} allows Action '*'; list the actions"]
+            return [Problem((loc,), f"{policy_file!r} allows Action '*'; list the actions")]
+    return []
+
+
+def _check_names(names: Names, home: str, targets: list[str]) -> list[Problem]:
+    # Names embed the regions; an unknown region is reported on its own and would only add noise here.
+    known = catalog.partitions()
+    try:
+        names.all_for(home, [region for region in targets if region in known])
+    except InvalidName as error:
+        return [Problem((("app",), ("environment",), ("namespace",)), str(error))]
     return []
 
 
@@ -153,21 +349,47 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def validate(settings: Mapping[str, Any], root: Path = PROJECT_ROOT) -> RelayConfig:
-    """Validate raw settings into a RelayConfig, or raise ConfigError listing every problem."""
+def _cross_field_problems(settings: Mapping[str, Any], root: Path) -> list[Problem]:
+    """The rules that combine fields or need region data, each run when the fields it reads are
+    valid by themselves, whatever else is wrong."""
+
+    def valid(*loc: str) -> Any:
+        return _valid_value(settings, loc)
+
+    problems: list[Problem] = []
+    home, targets = valid("home_region"), valid("target_regions")
+    if home is not _UNSET:
+        problems += _check_home_region(home)
+    home_known = home is not _UNSET and home in catalog.partitions()
+    if home_known:
+        provider = valid("source", "provider")
+        if provider is not _UNSET:
+            problems += _home_needs(home, "codecommit" if provider is SourceProvider.CODECOMMIT else "connection")
+        if (arn := valid("source", "connection_arn")) is not _UNSET:
+            problems += _check_connection_region(home, arn)
+    if home is not _UNSET and targets is not _UNSET:
+        problems += _check_target_regions(home, targets)
+    if targets is not _UNSET and (overrides := valid("trigger", "regions")) is not _UNSET:
+        problems += _check_trigger_regions(targets, overrides)
+    if (policy_file := valid("deploy", "policy_file")) is not _UNSET:
+        problems += _check_policy_file(policy_file, root)
+    parts = (valid("app"), valid("environment"), valid("namespace"))
+    if home_known and targets is not _UNSET and _UNSET not in parts:
+        problems += _check_names(Names(*parts), home, targets)
+    return problems
+
+
+def validate(settings: Mapping[str, Any], root: Path = PROJECT_ROOT, *, sources: Sources | None = None) -> RelayConfig:
+    """Validate merged settings into a RelayConfig, or raise ConfigError listing every problem, each
+    with the layer its value came from when `sources` is given."""
+    problems: list[Problem] = []
     try:
         config = RelayConfig.model_validate(dict(settings))
     except ValidationError as error:
-        raise ConfigError(_format_validation(error)) from None
-    problems = _check_regions(config)
-    problems += _check_policy_file(config, root)
-    if not problems:
-        try:
-            config.names.all_for(config.home_region, config.target_regions)
-        except InvalidName as error:
-            problems.append(f"app/environment/namespace: {error}")
+        problems += _model_problems(error, RelayConfig)
+    problems += _cross_field_problems(settings, root)
     if problems:
-        raise ConfigError("\n".join(problems))
+        raise ConfigError("\n".join(problem.render(sources) for problem in problems))
     return config
 
 
@@ -176,15 +398,12 @@ def load_config(
 ) -> RelayConfig:
     """Load the environment chosen by RELAY_ENV from cdktf.json, apply RELAY_OVERRIDES, validate."""
     environ = os.environ if environ is None else environ
-    name, settings = select_environment(_read_context(cdktf_json), environ.get("RELAY_ENV"))
-    overrides = environ.get("RELAY_OVERRIDES")
-    if overrides:
-        try:
-            parsed = json.loads(overrides)
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"RELAY_OVERRIDES: not valid JSON ({error}); expected a JSON object") from None
-        if not isinstance(parsed, dict):
-            raise ConfigError('RELAY_OVERRIDES: expected a JSON object such as {"target_regions": ["eu-south-2"]}')
-        settings = deep_merge(settings, parsed)
-    settings.setdefault("environment", name)
-    return validate(settings, cdktf_json.parent)
+    name, layers = environment_layers(_read_context(cdktf_json), environ.get("RELAY_ENV"))
+    if environ.get(OVERRIDES):
+        layers.append((OVERRIDES, _overrides(environ[OVERRIDES])))
+    settings, sources = merge_layers(layers)
+    if "environment" not in settings:
+        # The environment's name is its key under `environments`, unless a layer sets one.
+        settings["environment"] = name
+        sources.record(("environment",), environment_layer(name))
+    return validate(settings, cdktf_json.parent, sources=sources)

@@ -1,7 +1,9 @@
-"""The typed configuration of one deployment (one environment of one app).
+"""The typed configuration of one deployment (one environment of one app), and of the `context.relay`
+block of cdktf.json that holds it.
 
-Every field says its default. Validation happens here, before any construct is built; cross-field
-rules that need region data live in :mod:`config.loader` next to the error formatting.
+Every field says its default. Validation happens here, before any construct is built; rules that
+combine fields or need region data live in :mod:`config.loader`, which runs them even when some
+field is invalid, so that every problem is reported at once.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
@@ -25,6 +27,11 @@ CODECOMMIT_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 # Git refuses these in branch names (git check-ref-format), so a pipeline filtering on them never fires.
 BAD_BRANCH = re.compile(r"(^[-/.])|(\.\.)|([\s~^:?*\[\\])|(@\{)|([/.]$)|(\.lock$)|(//)")
 OBJECT_KEY = re.compile(r"^[A-Za-z0-9!_.*'()/-]+$")
+
+
+def connection_region(connection_arn: str | None) -> str | None:
+    """The region of a well-formed connection ARN (CodePipeline needs the connection in its own region)."""
+    return connection_arn.split(":")[3] if connection_arn and CONNECTION_ARN.match(connection_arn) else None
 
 
 class _Strict(BaseModel):
@@ -91,11 +98,6 @@ class SourceConfig(_Strict):
                     "allowed: 1-100 of letters, digits, '.', '_', '-'"
                 )
         return self
-
-    @property
-    def connection_region(self) -> str | None:
-        """The region encoded in the connection ARN; CodePipeline needs the connection in its own region."""
-        return self.connection_arn.split(":")[3] if self.connection_arn else None
 
 
 class ReleaseConfig(_Strict):
@@ -212,6 +214,10 @@ class EmulatorConfig(_Strict):
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\w .:/=+@-]+$")]
 TagValue = Annotated[str, StringConstraints(max_length=256, pattern=r"^[\w .:/=+@-]*$")]
 Name = Annotated[str, StringConstraints(pattern=LOWER_NAME)]
+EnvironmentName = Annotated[str, StringConstraints(pattern=LOWER_NAME, min_length=1, max_length=10)]
+# One layer of settings: layers are merged before RelayConfig validates the result, so a layer may
+# hold any part of it (config.json_schema describes it as a partial RelayConfig).
+Settings = dict[str, Any]
 
 
 class RelayConfig(_Strict):
@@ -219,7 +225,7 @@ class RelayConfig(_Strict):
 
     app: Annotated[Name, StringConstraints(min_length=2, max_length=16)]
     """Short app name used in every physical name (2-16 of a-z, 0-9, '-'). Required."""
-    environment: Annotated[Name, StringConstraints(min_length=1, max_length=10)]
+    environment: EnvironmentName
     """Environment name (1-10 of a-z, 0-9, '-'); set from the key under `environments`."""
     namespace: Annotated[Name, StringConstraints(min_length=1, max_length=20)] | None = None
     """Prefix for globally unique names (S3 buckets), e.g. your organisation or account id. Default none."""
@@ -254,17 +260,6 @@ class RelayConfig(_Strict):
             seen.add(region)
         return value
 
-    @field_validator("trigger")
-    @classmethod
-    def _trigger_overrides_name_targets(cls, value: TriggerConfig, info: ValidationInfo) -> TriggerConfig:
-        targets = info.data.get("target_regions") or []
-        for region in value.regions:
-            if region not in targets:
-                raise ValueError(
-                    f"regions.{region}: not a target region; allowed: {', '.join(targets) or '(no valid targets)'}"
-                )
-        return value
-
     def trigger_mode(self, region: str) -> TriggerMode:
         """The trigger mode of one target region (its override, else the deployment's mode)."""
         return self.trigger.regions.get(region, self.trigger.mode)
@@ -288,3 +283,14 @@ class RelayConfig(_Strict):
     def regions(self) -> list[str]:
         """The home region followed by the target regions."""
         return [self.home_region, *self.target_regions]
+
+
+class RelayContext(_Strict):
+    """The `context.relay` block of cdktf.json: shared defaults and one block of settings per environment."""
+
+    default_environment: EnvironmentName | None = None
+    """Environment used when `RELAY_ENV` is not set. Default none (then `RELAY_ENV` is required)."""
+    defaults: Settings = {}
+    """Settings every environment starts from. Default none."""
+    environments: dict[EnvironmentName, Settings] = {}
+    """Settings of each environment by name, merged over `defaults`. Default none."""

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from modules._cdktf import Construct, aws
+from modules.cdk_seam import Construct, aws
 
 Statement = dict[str, Any]
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modules._cdktf import Construct, aws
+from modules.cdk_seam import Construct, aws
 
 cp = aws.codepipeline
 
 
 @dataclass(frozen=True)
 class PipelineProps:
-    """Props every pipeline of the app takes (the home release pipeline and each regional pipeline)."""
+    """What every pipeline of a region shares: the `common` props of the home release pipeline and of
+    each regional pipeline."""
 
     pipeline_name: str
     """CodePipeline name. Required."""

@@ -6,16 +6,18 @@ import json
 from dataclasses import dataclass, field
 
 from modules import iam
-from modules._cdktf import Construct, aws
+from modules.cdk_seam import Construct, aws
 from modules.pipeline_common import PipelineProps, v2_pipeline
 
 cp = aws.codepipeline
 
 
 @dataclass(frozen=True)
-class RegionalPipelineProps(PipelineProps):
+class RegionalPipelineProps:
     """Props of :class:`RegionalPipeline`."""
 
+    common: PipelineProps
+    """What every pipeline of the region shares (names, key, buckets). Required."""
     deploy_role_name: str
     """IAM role CloudFormation assumes to deploy the stack. Required."""
     stack_name: str
@@ -37,14 +39,14 @@ class RegionalPipeline(Construct):
 
     def __init__(self, scope: Construct, id: str, *, props: RegionalPipelineProps, provider: aws.provider.AwsProvider):
         super().__init__(scope, id)
-        p = props
-        self.stack_arn = f"arn:{p.partition}:cloudformation:{p.region}:{p.account_id}:stack/{p.stack_name}/*"
+        p, c = props, props.common
+        self.stack_arn = f"arn:{c.partition}:cloudformation:{c.region}:{c.account_id}:stack/{p.stack_name}/*"
         self.deploy_role = iam.ServiceRole(
             self,
             "deploy-role",
             name=p.deploy_role_name,
             service="cloudformation.amazonaws.com",
-            source_account=p.account_id,
+            source_account=c.account_id,
             description=f"CloudFormation: deploy stack {p.stack_name}",
             statements=p.deploy_statements,
             provider=provider,
@@ -53,22 +55,22 @@ class RegionalPipeline(Construct):
         self.pipeline_role = iam.ServiceRole(
             self,
             "pipeline-role",
-            name=p.pipeline_role_name,
+            name=c.pipeline_role_name,
             service="codepipeline.amazonaws.com",
-            source_account=p.account_id,
+            source_account=c.account_id,
             description="CodePipeline: read the replicated release and deploy it",
             statements=[
                 iam.allow(
                     "ReadRelease",
                     ["s3:GetObject", "s3:GetObjectVersion"],
-                    [f"{p.release_bucket_arn}/{p.release_object_key}"],
+                    [f"{c.release_bucket_arn}/{c.release_object_key}"],
                 ),
-                iam.allow("ReleaseBucket", get_bucket, [p.release_bucket_arn]),
+                iam.allow("ReleaseBucket", get_bucket, [c.release_bucket_arn]),
                 iam.allow(
-                    "Artifacts", ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"], [f"{p.artifact_bucket_arn}/*"]
+                    "Artifacts", ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"], [f"{c.artifact_bucket_arn}/*"]
                 ),
-                iam.allow("ArtifactBucket", get_bucket, [p.artifact_bucket_arn]),
-                iam.allow("UseKey", ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], [p.kms_key_arn]),
+                iam.allow("ArtifactBucket", get_bucket, [c.artifact_bucket_arn]),
+                iam.allow("UseKey", ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], [c.kms_key_arn]),
                 iam.allow(
                     "DeployStack",
                     [
@@ -102,7 +104,7 @@ class RegionalPipeline(Construct):
         self.pipeline = v2_pipeline(
             self,
             "this",
-            props=p,
+            props=c,
             role_arn=self.pipeline_role.arn,
             provider=provider,
             stages=[
@@ -117,8 +119,8 @@ class RegionalPipeline(Construct):
                             version="1",
                             output_artifacts=["SourceArtifact"],
                             configuration={
-                                "S3Bucket": p.release_bucket_name,
-                                "S3ObjectKey": p.release_object_key,
+                                "S3Bucket": c.release_bucket_name,
+                                "S3ObjectKey": c.release_object_key,
                                 # The EventBridge rule starts the pipeline; polling too would start it twice.
                                 "PollForSourceChanges": "false",
                             },

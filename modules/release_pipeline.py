@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 
 from modules import iam
-from modules._cdktf import Construct, aws
+from modules.cdk_seam import Construct, aws
 from modules.pipeline_common import PipelineProps, v2_pipeline
 
 cp = aws.codepipeline
@@ -14,9 +14,11 @@ cb = aws.codebuild_project
 
 
 @dataclass(frozen=True)
-class ReleasePipelineProps(PipelineProps):
+class ReleasePipelineProps:
     """Props of :class:`ReleasePipeline`."""
 
+    common: PipelineProps
+    """What every pipeline of the region shares (names, key, buckets). Required."""
     project_name: str
     """CodeBuild project name. Required."""
     log_group_name: str
@@ -50,13 +52,13 @@ class ReleasePipeline(Construct):
 
     def __init__(self, scope: Construct, id: str, *, props: ReleasePipelineProps, provider: aws.provider.AwsProvider):
         super().__init__(scope, id)
-        p = props
-        arn = f"arn:{p.partition}"
-        self.project_arn = f"{arn}:codebuild:{p.region}:{p.account_id}:project/{p.project_name}"
-        self.pipeline_arn = f"{arn}:codepipeline:{p.region}:{p.account_id}:{p.pipeline_name}"
-        log_group_arn = f"{arn}:logs:{p.region}:{p.account_id}:log-group:{p.log_group_name}"
-        repository_arn = f"{arn}:codecommit:{p.region}:{p.account_id}:{p.repository}"
-        artifacts = f"{p.artifact_bucket_arn}/*"
+        p, c = props, props.common
+        arn = f"arn:{c.partition}"
+        self.project_arn = f"{arn}:codebuild:{c.region}:{c.account_id}:project/{p.project_name}"
+        self.pipeline_arn = f"{arn}:codepipeline:{c.region}:{c.account_id}:{c.pipeline_name}"
+        log_group_arn = f"{arn}:logs:{c.region}:{c.account_id}:log-group:{p.log_group_name}"
+        repository_arn = f"{arn}:codecommit:{c.region}:{c.account_id}:{p.repository}"
+        artifacts = f"{c.artifact_bucket_arn}/*"
         use_key = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
 
         self.log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
@@ -65,20 +67,20 @@ class ReleasePipeline(Construct):
             provider=provider,
             name=p.log_group_name,
             retention_in_days=p.log_retention_days,
-            kms_key_id=p.kms_key_arn,
+            kms_key_id=c.kms_key_arn,
         )
         self.build_role = iam.ServiceRole(
             self,
             "build-role",
             name=p.build_role_name,
             service="codebuild.amazonaws.com",
-            source_account=p.account_id,
+            source_account=c.account_id,
             description="CodeBuild: zip the source and publish the release object",
             statements=[
                 iam.allow("WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),
                 iam.allow("ReadSourceArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [artifacts]),
-                iam.allow("PublishRelease", ["s3:PutObject"], [f"{p.release_bucket_arn}/{p.release_object_key}"]),
-                iam.allow("UseKey", use_key, [p.kms_key_arn]),
+                iam.allow("PublishRelease", ["s3:PutObject"], [f"{c.release_bucket_arn}/{c.release_object_key}"]),
+                iam.allow("UseKey", use_key, [c.kms_key_arn]),
             ],
             provider=provider,
         )
@@ -89,7 +91,7 @@ class ReleasePipeline(Construct):
             name=p.project_name,
             description="Zips the source and copies it to the release bucket",
             service_role=self.build_role.arn,
-            encryption_key=p.kms_key_arn,
+            encryption_key=c.kms_key_arn,
             build_timeout=15,
             artifacts=cb.CodebuildProjectArtifacts(type="CODEPIPELINE"),
             # Terraform would read the shell's ${VAR} as its own interpolation; $${ is a literal ${.
@@ -101,10 +103,10 @@ class ReleasePipeline(Construct):
                 image_pull_credentials_type="CODEBUILD",
                 environment_variable=[
                     cb.CodebuildProjectEnvironmentEnvironmentVariable(
-                        name="RELEASE_BUCKET", value=p.release_bucket_name
+                        name="RELEASE_BUCKET", value=c.release_bucket_name
                     ),
-                    cb.CodebuildProjectEnvironmentEnvironmentVariable(name="RELEASE_KEY", value=p.release_object_key),
-                    cb.CodebuildProjectEnvironmentEnvironmentVariable(name="RELEASE_KMS_KEY_ARN", value=p.kms_key_arn),
+                    cb.CodebuildProjectEnvironmentEnvironmentVariable(name="RELEASE_KEY", value=c.release_object_key),
+                    cb.CodebuildProjectEnvironmentEnvironmentVariable(name="RELEASE_KMS_KEY_ARN", value=c.kms_key_arn),
                 ],
             ),
             logs_config=cb.CodebuildProjectLogsConfig(
@@ -175,29 +177,29 @@ class ReleasePipeline(Construct):
         self.pipeline_role = iam.ServiceRole(
             self,
             "pipeline-role",
-            name=p.pipeline_role_name,
+            name=c.pipeline_role_name,
             service="codepipeline.amazonaws.com",
-            source_account=p.account_id,
+            source_account=c.account_id,
             description="CodePipeline: source and build of the release",
             statements=[
                 source_statement,
                 iam.allow("Artifacts", ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"], [artifacts]),
                 iam.allow(
-                    "ArtifactBucket", ["s3:GetBucketVersioning", "s3:GetBucketLocation"], [p.artifact_bucket_arn]
+                    "ArtifactBucket", ["s3:GetBucketVersioning", "s3:GetBucketLocation"], [c.artifact_bucket_arn]
                 ),
                 iam.allow(
                     "Build",
                     ["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild"],
                     [self.project_arn],
                 ),
-                iam.allow("UseKey", use_key, [p.kms_key_arn]),
+                iam.allow("UseKey", use_key, [c.kms_key_arn]),
             ],
             provider=provider,
         )
         self.pipeline = v2_pipeline(
             self,
             "this",
-            props=p,
+            props=c,
             role_arn=self.pipeline_role.arn,
             provider=provider,
             stages=[
@@ -226,12 +228,13 @@ class ReleasePipeline(Construct):
         self, p: ReleasePipelineProps, provider: aws.provider.AwsProvider, repository_arn: str
     ) -> None:
         """CodeCommit pushes reach the pipeline through EventBridge (the source action does not poll)."""
+        c = p.common
         role = iam.ServiceRole(
             self,
             "source-trigger-role",
             name=p.source_trigger_role_name,
             service="events.amazonaws.com",
-            source_account=p.account_id,
+            source_account=c.account_id,
             description="EventBridge: start the release pipeline on a push to the branch",
             statements=[iam.allow("StartPipeline", ["codepipeline:StartPipelineExecution"], [self.pipeline_arn])],
             provider=provider,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from modules import iam
-from modules._cdktf import Construct, aws
+from modules.cdk_seam import Construct, aws
 
 
 @dataclass(frozen=True)

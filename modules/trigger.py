@@ -12,11 +12,10 @@ They differ in where the event comes from:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from config.schema import TriggerMode
 from modules import iam
-from modules._cdktf import Construct, aws
+from modules.cdk_seam import Construct, aws
 from modules.secure_bucket import SecureBucket, SecureBucketProps
 
 # Every way S3 creates an object version: a plain put (also how replicas are written), a server-side
@@ -26,7 +25,7 @@ OBJECT_WRITE_EVENTS = ["PutObject", "CopyObject", "CompleteMultipartUpload"]
 
 @dataclass(frozen=True)
 class TriggerProps:
-    """Props shared by every trigger mode."""
+    """Props of :class:`EventBridgeTrigger`, and what every trigger takes."""
 
     rule_name: str
     """EventBridge rule name. Required."""
@@ -43,9 +42,11 @@ class TriggerProps:
 
 
 @dataclass(frozen=True)
-class TrailProps:
-    """What the `cloudtrail` mode adds: the trail and the bucket its log files go to."""
+class CloudTrailTriggerProps:
+    """Props of :class:`CloudTrailTrigger`: the rule's props plus the trail and its log bucket."""
 
+    rule: TriggerProps
+    """The rule and the pipeline it starts, as for every trigger. Required."""
     trail_name: str
     """Trail name (from config.naming). Required."""
     trail_arn: str
@@ -98,9 +99,7 @@ class EventBridgeTrigger(Construct):
     """Rule on `Object Created` for the bucket and exact key, any reason (PutObject, CopyObject,
     CompleteMultipartUpload, and the replica writes of S3 replication)."""
 
-    def __init__(
-        self, scope: Construct, id: str, *, props: TriggerProps, provider: aws.provider.AwsProvider, trail=None
-    ):
+    def __init__(self, scope: Construct, id: str, *, props: TriggerProps, provider: aws.provider.AwsProvider):
         super().__init__(scope, id)
         pattern = {
             "source": ["aws.s3"],
@@ -121,14 +120,11 @@ class CloudTrailTrigger(Construct):
     """A trail logging only write data events of the release object, its encrypted log bucket, and a
     rule on `AWS API Call via CloudTrail` for object writes of that bucket and key."""
 
-    def __init__(
-        self, scope: Construct, id: str, *, props: TriggerProps, provider: aws.provider.AwsProvider, trail: TrailProps
-    ):
+    def __init__(self, scope: Construct, id: str, *, props: CloudTrailTriggerProps, provider: aws.provider.AwsProvider):
         super().__init__(scope, id)
-        if trail is None:
-            raise ValueError("trigger mode 'cloudtrail' needs TrailProps (the trail and its log bucket)")
-        log_bucket_arn = f"arn:{trail.partition}:s3:::{trail.log_bucket.name}"
-        source_is_trail = {"StringEquals": {"aws:SourceArn": trail.trail_arn}}
+        rule = props.rule
+        log_bucket_arn = f"arn:{props.partition}:s3:::{props.log_bucket.name}"
+        source_is_trail = {"StringEquals": {"aws:SourceArn": props.trail_arn}}
         cloudtrail = {"Service": "cloudtrail.amazonaws.com"}
         statements = (
             {
@@ -144,28 +140,26 @@ class CloudTrailTrigger(Construct):
                 "Effect": "Allow",
                 "Principal": cloudtrail,
                 "Action": "s3:PutObject",
-                "Resource": f"{log_bucket_arn}/AWSLogs/{props.account_id}/*",
+                "Resource": f"{log_bucket_arn}/AWSLogs/{rule.account_id}/*",
                 "Condition": {
                     "StringEquals": {
                         "s3:x-amz-acl": "bucket-owner-full-control",
-                        "aws:SourceArn": trail.trail_arn,
+                        "aws:SourceArn": props.trail_arn,
                     }
                 },
             },
         )
-        log_props = SecureBucketProps(
-            **{**trail.log_bucket.__dict__, "extra_policy_statements": statements, "eventbridge_notifications": False}
-        )
+        log_props = replace(props.log_bucket, extra_policy_statements=statements, eventbridge_notifications=False)
         self.log_bucket = SecureBucket(self, "log-bucket", props=log_props, provider=provider)
-        object_arn = f"arn:{trail.partition}:s3:::{props.bucket_name}/{props.object_key}"
+        object_arn = f"arn:{props.partition}:s3:::{rule.bucket_name}/{rule.object_key}"
         selector = aws.cloudtrail.CloudtrailAdvancedEventSelectorFieldSelector
         self.trail = aws.cloudtrail.Cloudtrail(
             self,
             "trail",
             provider=provider,
-            name=trail.trail_name,
+            name=props.trail_name,
             s3_bucket_name=self.log_bucket.bucket.bucket,
-            kms_key_id=trail.kms_key_arn,
+            kms_key_id=props.kms_key_arn,
             enable_logging=True,
             enable_log_file_validation=True,
             include_global_service_events=False,
@@ -190,38 +184,14 @@ class CloudTrailTrigger(Construct):
             "detail": {
                 "eventSource": ["s3.amazonaws.com"],
                 "eventName": OBJECT_WRITE_EVENTS,
-                "requestParameters": {"bucketName": [props.bucket_name], "key": [props.object_key]},
+                "requestParameters": {"bucketName": [rule.bucket_name], "key": [rule.object_key]},
             },
         }
         self.start = _StartPipelineRule(
             self,
             "start",
-            props=props,
+            props=rule,
             pattern=pattern,
-            description=f"CloudTrail: release object {props.object_key} written in {props.bucket_name}",
+            description=f"CloudTrail: release object {rule.object_key} written in {rule.bucket_name}",
             provider=provider,
         )
-
-
-TRIGGERS: dict[TriggerMode, type[Construct]] = {
-    TriggerMode.EVENTBRIDGE: EventBridgeTrigger,
-    TriggerMode.CLOUDTRAIL: CloudTrailTrigger,
-}
-
-
-def build_trigger(
-    scope: Construct,
-    id: str,
-    *,
-    mode: TriggerMode,
-    props: TriggerProps,
-    provider: aws.provider.AwsProvider,
-    trail: TrailProps | None = None,
-) -> Construct:
-    """Create the trigger of `mode`; `trail` is required by (and only used by) the `cloudtrail` mode."""
-    return TRIGGERS[mode](scope, id, props=props, provider=provider, trail=trail)
-
-
-def bucket_needs_eventbridge(mode: TriggerMode) -> bool:
-    """Whether the target bucket must send its events to EventBridge for this mode."""
-    return mode is TriggerMode.EVENTBRIDGE

@@ -7,7 +7,7 @@ Modules never create providers; stacks ask this factory and pass the result down
 from __future__ import annotations
 
 from config.schema import RelayConfig
-from modules._cdktf import Construct, aws
+from modules.cdk_seam import Construct, aws
 
 # Every service the stacks call; in emulator mode each is pointed at the emulator endpoint.
 EMULATED_SERVICES = (

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from config.paths import PROJECT_ROOT
 from config.schema import RelayConfig
-from modules._cdktf import cdk
-from stacks.base import PROJECT_ROOT
+from modules.cdk_seam import cdk
 from stacks.home import HomeStack
 from stacks.target import TargetStack
 

@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
+from config import paths
 from config.schema import RelayConfig
-from modules._cdktf import Construct, aws, cdk
+from modules.cdk_seam import Construct, aws, cdk
+from modules.kms_key import RegionKey, RegionKeyProps
+from modules.pipeline_common import PipelineProps
 from modules.secure_bucket import SecureBucket, SecureBucketProps
 from regions import catalog
 from regions.providers import ProviderFactory
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-
-def state_dir(config: RelayConfig) -> Path:
-    """Local state of an environment; the emulator's state never mixes with a real account's."""
+def state_dir(config: RelayConfig, environ: Mapping[str, str] | None = None) -> Path:
+    """Local state of an environment, under `RELAY_STATE_DIR` when set; the emulator's state never
+    mixes with a real account's."""
     kind = "emulator" if config.emulator.enabled else "aws"
-    return PROJECT_ROOT / ".relay" / "state" / kind / config.environment
+    return paths.terraform_state_dir(kind, config.environment, environ)
+
+
+def local_state_path(config: RelayConfig, stack_name: str, environ: Mapping[str, str] | None = None) -> str:
+    """The local backend's `path` of one stack, as Terraform reads it from `cdktf.out/stacks/<stack>`.
+
+    Inside the repository the path is relative, so the synthesized stacks name no machine's folders;
+    a state root elsewhere (`RELAY_STATE_DIR`) is named absolutely.
+    """
+    state = state_dir(config, environ) / f"{stack_name}.tfstate"
+    if state.is_relative_to(paths.PROJECT_ROOT):
+        return os.path.relpath(state, paths.STACKS_DIR / stack_name)
+    return str(state)
 
 
 class RelayStack(cdk.TerraformStack):
@@ -41,9 +57,7 @@ class RelayStack(cdk.TerraformStack):
             # S3-native state locking (Terraform >= 1.10); cdktf 0.21's S3Backend predates the option.
             self.add_override("terraform.backend.s3.use_lockfile", True)
         else:
-            # Relative to the stack's directory (cdktf.out/stacks/<name>), where Terraform runs.
-            state_path = Path("..", "..", "..") / state_dir(config).relative_to(PROJECT_ROOT) / f"{name}.tfstate"
-            cdk.LocalBackend(self, path=str(state_path))
+            cdk.LocalBackend(self, path=local_state_path(config, name))
         self.provider = self.provider_for(region)
         self.account_id = aws.data_aws_caller_identity.DataAwsCallerIdentity(
             self, "account", provider=self.provider
@@ -55,7 +69,9 @@ class RelayStack(cdk.TerraformStack):
             self._providers[region] = self.factory.provider(self, region)
         return self._providers[region]
 
-    def bucket_props(self, purpose: str, kms_key_arn: str, **extra) -> SecureBucketProps:
+    def bucket_props(
+        self, purpose: str, kms_key_arn: str, *, eventbridge_notifications: bool = False
+    ) -> SecureBucketProps:
         """Props of one of this region's buckets, with the configured shared bucket settings."""
         buckets = self.config.buckets
         return SecureBucketProps(
@@ -64,29 +80,49 @@ class RelayStack(cdk.TerraformStack):
             partition=self.partition,
             noncurrent_version_expiration_days=buckets.noncurrent_version_expiration_days,
             force_destroy=buckets.force_destroy,
-            **extra,
+            eventbridge_notifications=eventbridge_notifications,
         )
 
-    def bucket(self, id: str, purpose: str, kms_key_arn: str, **extra) -> SecureBucket:
+    def bucket(
+        self, id: str, purpose: str, kms_key_arn: str, *, eventbridge_notifications: bool = False
+    ) -> SecureBucket:
         """One of this region's buckets (versioned, encrypted with `kms_key_arn`, private, TLS-only)."""
-        return SecureBucket(self, id, props=self.bucket_props(purpose, kms_key_arn, **extra), provider=self.provider)
+        props = self.bucket_props(purpose, kms_key_arn, eventbridge_notifications=eventbridge_notifications)
+        return SecureBucket(self, id, props=props, provider=self.provider)
 
-    def pipeline_props(self, purpose: str, key: str, release: SecureBucket, artifacts: SecureBucket) -> dict:
-        """The props every pipeline of this region shares (see modules.pipeline_common.PipelineProps)."""
+    def pipeline_props(
+        self, purpose: str, kms_key_arn: str, release: SecureBucket, artifacts: SecureBucket
+    ) -> PipelineProps:
+        """The props every pipeline of this region shares."""
         names = self.config.names
-        return {
-            "pipeline_name": names.pipeline(purpose, self.region),
-            "pipeline_role_name": names.role("pipeline", self.region),
-            "region": self.region,
-            "account_id": self.account_id,
-            "partition": self.partition,
-            "kms_key_arn": key,
-            "artifact_bucket_name": artifacts.bucket.bucket,
-            "artifact_bucket_arn": artifacts.arn,
-            "release_bucket_name": release.bucket.bucket,
-            "release_bucket_arn": release.arn,
-            "release_object_key": self.config.release.object_key,
-        }
+        return PipelineProps(
+            pipeline_name=names.pipeline(purpose, self.region),
+            pipeline_role_name=names.role("pipeline", self.region),
+            region=self.region,
+            account_id=self.account_id,
+            partition=self.partition,
+            kms_key_arn=kms_key_arn,
+            artifact_bucket_name=artifacts.bucket.bucket,
+            artifact_bucket_arn=artifacts.arn,
+            release_bucket_name=release.bucket.bucket,
+            release_bucket_arn=release.arn,
+            release_object_key=self.config.release.object_key,
+        )
+
+    def region_key(self, *, logs_service: str | None = None, cloudtrail_trail_arn: str | None = None) -> RegionKey:
+        """This region's customer-managed key (construct id `key`), named by its alias."""
+        return RegionKey(
+            self,
+            "key",
+            props=RegionKeyProps(
+                alias=self.config.names.kms_alias(self.region),
+                account_id=self.account_id,
+                partition=self.partition,
+                logs_service=logs_service,
+                cloudtrail_trail_arn=cloudtrail_trail_arn,
+            ),
+            provider=self.provider,
+        )
 
     def output(self, id: str, value: str, description: str) -> None:
         """A stack output with a description."""

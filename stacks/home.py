@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from config.paths import PROJECT_ROOT
 from config.schema import RelayConfig
-from modules._cdktf import Construct, aws
-from modules.kms_key import RegionKey, RegionKeyProps
+from modules.cdk_seam import Construct, aws
 from modules.release_pipeline import ReleasePipeline, ReleasePipelineProps
 from modules.replication import ReleaseReplication, ReleaseReplicationProps, ReplicaDestination
 from regions import catalog
 from regions.providers import alias_for
-from stacks.base import PROJECT_ROOT, RelayStack
+from stacks.base import RelayStack
 
 BUILDSPEC = Path("buildspec") / "release.yml"
 
@@ -27,18 +27,8 @@ class HomeStack(RelayStack):
         names = config.names
         region = config.home_region
         super().__init__(scope, names.home_stack(), config=config, region=region)
-        provider, account = self.provider, self.account_id
-        self.key = RegionKey(
-            self,
-            "key",
-            props=RegionKeyProps(
-                alias=names.kms_alias(region),
-                account_id=account,
-                partition=self.partition,
-                logs_service=f"logs.{region}.{catalog.dns_suffix(region)}",
-            ),
-            provider=provider,
-        )
+        provider = self.provider
+        self.key = self.region_key(logs_service=f"logs.{region}.{catalog.dns_suffix(region)}")
         self.release_bucket = self.bucket("release-bucket", "release", self.key.arn)
         self.artifact_bucket = self.bucket("artifact-bucket", "artifacts", self.key.arn)
         source = config.source
@@ -46,7 +36,7 @@ class HomeStack(RelayStack):
             self,
             "pipeline",
             props=ReleasePipelineProps(
-                **self.pipeline_props("release", self.key.arn, self.release_bucket, self.artifact_bucket),
+                common=self.pipeline_props("release", self.key.arn, self.release_bucket, self.artifact_bucket),
                 project_name=names.codebuild_project(region),
                 log_group_name=names.log_group(region),
                 build_role_name=names.role("build", region),

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from config.paths import PROJECT_ROOT
 from config.schema import RelayConfig, TriggerMode
-from modules._cdktf import Construct
-from modules.kms_key import RegionKey, RegionKeyProps
+from modules.cdk_seam import Construct
 from modules.regional_pipeline import RegionalPipeline, RegionalPipelineProps
-from modules.trigger import TrailProps, TriggerProps, bucket_needs_eventbridge, build_trigger
-from stacks.base import PROJECT_ROOT, RelayStack
+from modules.trigger import CloudTrailTrigger, CloudTrailTriggerProps, EventBridgeTrigger, TriggerProps
+from stacks.base import RelayStack
 
 
 class TargetStack(RelayStack):
@@ -26,19 +26,10 @@ class TargetStack(RelayStack):
         provider, account = self.provider, self.account_id
         mode = config.trigger_mode(region)
         trail_arn = f"arn:{self.partition}:cloudtrail:{region}:{account}:trail/{names.trail(region)}"
-        self.key = RegionKey(
-            self,
-            "key",
-            props=RegionKeyProps(
-                alias=names.kms_alias(region),
-                account_id=account,
-                partition=self.partition,
-                cloudtrail_trail_arn=trail_arn if mode is TriggerMode.CLOUDTRAIL else None,
-            ),
-            provider=provider,
-        )
+        self.key = self.region_key(cloudtrail_trail_arn=trail_arn if mode is TriggerMode.CLOUDTRAIL else None)
+        # In `eventbridge` mode the bucket's own notifications are the event source; a trail needs none.
         self.release_bucket = self.bucket(
-            "release-bucket", "release", self.key.arn, eventbridge_notifications=bucket_needs_eventbridge(mode)
+            "release-bucket", "release", self.key.arn, eventbridge_notifications=mode is TriggerMode.EVENTBRIDGE
         )
         self.artifact_bucket = self.bucket("artifact-bucket", "artifacts", self.key.arn)
         deploy = config.deploy
@@ -46,7 +37,7 @@ class TargetStack(RelayStack):
             self,
             "pipeline",
             props=RegionalPipelineProps(
-                **self.pipeline_props("deploy", self.key.arn, self.release_bucket, self.artifact_bucket),
+                common=self.pipeline_props("deploy", self.key.arn, self.release_bucket, self.artifact_bucket),
                 deploy_role_name=names.role("deploy", region),
                 stack_name=deploy.stack_name,
                 template_path=deploy.template_path,
@@ -56,30 +47,31 @@ class TargetStack(RelayStack):
             ),
             provider=provider,
         )
-        trail = None
-        if mode is TriggerMode.CLOUDTRAIL:
-            trail = TrailProps(
-                trail_name=names.trail(region),
-                trail_arn=trail_arn,
-                log_bucket=self.bucket_props("trail", self.key.arn),
-                kms_key_arn=self.key.arn,
-                partition=self.partition,
-            )
-        self.trigger = build_trigger(
-            self,
-            "trigger",
-            mode=mode,
-            trail=trail,
-            props=TriggerProps(
-                rule_name=names.event_rule("release", region),
-                role_name=names.role("trigger", region),
-                account_id=account,
-                bucket_name=self.release_bucket.bucket.bucket,
-                object_key=config.release.object_key,
-                pipeline_arn=self.pipeline.arn,
-            ),
-            provider=provider,
+        trigger = TriggerProps(
+            rule_name=names.event_rule("release", region),
+            role_name=names.role("trigger", region),
+            account_id=account,
+            bucket_name=self.release_bucket.bucket.bucket,
+            object_key=config.release.object_key,
+            pipeline_arn=self.pipeline.arn,
         )
+        self.trigger: EventBridgeTrigger | CloudTrailTrigger
+        if mode is TriggerMode.CLOUDTRAIL:
+            self.trigger = CloudTrailTrigger(
+                self,
+                "trigger",
+                props=CloudTrailTriggerProps(
+                    rule=trigger,
+                    trail_name=names.trail(region),
+                    trail_arn=trail_arn,
+                    log_bucket=self.bucket_props("trail", self.key.arn),
+                    kms_key_arn=self.key.arn,
+                    partition=self.partition,
+                ),
+                provider=provider,
+            )
+        else:
+            self.trigger = EventBridgeTrigger(self, "trigger", props=trigger, provider=provider)
         self.output("release_bucket", self.release_bucket.bucket.bucket, "Bucket that receives the replicated release")
         self.output("kms_key_arn", self.key.arn, "Key of this region's buckets and artifacts")
         self.output("pipeline_name", self.pipeline.pipeline.name, "Pipeline that deploys each release in this region")

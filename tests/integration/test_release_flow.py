@@ -1,7 +1,9 @@
 """End to end on the emulator: a release put into the home bucket reaches every target region, emits
 `Object Created` there, and starts exactly that region's pipeline, which deploys the CloudFormation stack.
 
-The tests share one deployment (tests/integration/conftest.py) and run in file order.
+The tests share one deployment (tests/integration/conftest.py) but not their order: each one sets up
+what it needs through the fixtures below, waits for the executions it starts before it ends, and
+leaves the deployment as it found it, so any test runs alone or in any order.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import pytest
 
 from config import load_config
 from tools import deploy
-from tools.release import Release, release_zip, wait_for
+from tools.release import Release, release_zip
+from tools.wait import wait_for
 
 pytestmark = pytest.mark.emulator
 
@@ -30,6 +33,32 @@ def finished(release: Release, region: str, execution_id: str) -> str | None:
 
 def execution_ids(release: Release, region: str) -> set[str]:
     return {e["pipelineExecutionId"] for e in release.executions(region)}
+
+
+def running(release: Release, region: str) -> list[str]:
+    """Executions of the region's pipeline that have not finished."""
+    return [e["pipelineExecutionId"] for e in release.executions(region) if e["status"] in ("InProgress", "Stopping")]
+
+
+@pytest.fixture
+def settled(deployed: Release) -> Release:
+    """The deployment with no execution running in any target region, so that a test counts only the
+    executions it starts itself (a test that failed half-way may have left one running)."""
+    for region in deployed.config.target_regions:
+        wait_for(
+            f"the running executions in {region} to finish",
+            lambda region=region: not running(deployed, region),
+            timeout=PIPELINE_TIMEOUT,
+        )
+    return deployed
+
+
+@pytest.fixture
+def released(settled: Release) -> Release:
+    """The application stack deployed in every target region (by a first release, if none has yet)."""
+    if any(settled.deployed_stack(region) is None for region in settled.config.target_regions):
+        run_release(settled, "first")
+    return settled
 
 
 def run_release(release: Release, label: str) -> tuple[str, dict[str, dict]]:
@@ -100,6 +129,7 @@ def test_release_is_replicated_to_every_target_with_the_same_bytes_and_version(d
         await_execution(deployed, region, version_id)
 
 
+@pytest.mark.usefixtures("settled")
 def test_each_region_runs_one_execution_triggered_by_its_rule_and_deploys_the_stack(deployed: Release):
     version_id, executions = run_release(deployed, "v1")
     for region, execution in executions.items():
@@ -112,6 +142,7 @@ def test_each_region_runs_one_execution_triggered_by_its_rule_and_deploys_the_st
         assert deployed.deployed_label(region) == "v1"
 
 
+@pytest.mark.usefixtures("released")
 def test_a_second_release_updates_the_stack_in_every_region(deployed: Release):
     run_release(deployed, "v2")
     for region in deployed.config.target_regions:
@@ -119,6 +150,7 @@ def test_a_second_release_updates_the_stack_in_every_region(deployed: Release):
         assert deployed.deployed_label(region) == "v2"
 
 
+@pytest.mark.usefixtures("settled")
 @pytest.mark.parametrize("region", target_regions())
 def test_other_keys_start_nothing_and_an_event_stays_in_its_own_region(deployed: Release, region: str):
     others = [r for r in deployed.config.target_regions if r != region]
@@ -132,11 +164,13 @@ def test_other_keys_start_nothing_and_an_event_stays_in_its_own_region(deployed:
         assert execution_ids(deployed, other) == before[other]
 
 
+@pytest.mark.usefixtures("settled")
 @pytest.mark.parametrize("region", [r for r in target_regions() if r.id.endswith("-cloudtrail")])
 def test_a_stopped_trail_starts_nothing_and_log_files_parse(deployed: Release, region: str):
     trail = deployed.names.trail(region)
     cloudtrail = deployed.clients("cloudtrail", region)
     before = execution_ids(deployed, region)
+    logged_before = {r["eventID"] for r in release_writes(deployed, region)}
     cloudtrail.stop_logging(Name=trail)
     try:
         put_direct(deployed, region, "while-stopped")
@@ -145,11 +179,20 @@ def test_a_stopped_trail_starts_nothing_and_log_files_parse(deployed: Release, r
     execution = await_execution(deployed, region, put_direct(deployed, region, "after-restart"))
     assert execution_ids(deployed, region) - before == {execution["pipelineExecutionId"]}
 
-    records = wait_for(f"log files in {region}", lambda: trail_records(deployed, region), timeout=60)
-    written = [r for r in records if r["requestParameters"].get("key") == deployed.key]
+    # Earlier tests may have left log files: only the records delivered since this test began count.
+    written = wait_for(
+        f"a log file in {region} with the PutObject after the restart",
+        lambda: [r for r in release_writes(deployed, region) if r["eventID"] not in logged_before],
+        timeout=60,
+    )
     assert "PutObject" in {r["eventName"] for r in written}
     assert {r["eventSource"] for r in written} == {"s3.amazonaws.com"}
     assert {r["awsRegion"] for r in written} == {region}
+
+
+def release_writes(release: Release, region: str) -> list[dict]:
+    """The trail's records of writes to the release object."""
+    return [r for r in trail_records(release, region) if r["requestParameters"].get("key") == release.key]
 
 
 def trail_records(release: Release, region: str) -> list[dict]:
@@ -166,12 +209,42 @@ def trail_records(release: Release, region: str) -> list[dict]:
     return records
 
 
-def test_a_target_region_can_be_destroyed_and_redeployed_while_the_others_keep_working(deployed: Release):
-    kept, rebuilt = deployed.config.target_regions[:2]
+def replication_key(release: Release, region: str) -> str | None:
+    """The key the home bucket's replication rule re-encrypts replicas for `region` with."""
+    s3 = release.clients("s3", release.config.home_region)
+    rules = s3.get_bucket_replication(Bucket=release.home_bucket())["ReplicationConfiguration"]["Rules"]
+    bucket_arn = f"arn:aws:s3:::{release.target_bucket(region)}"
+    rule = next(r for r in rules if r["Destination"]["Bucket"] == bucket_arn)
+    return rule["Destination"].get("EncryptionConfiguration", {}).get("ReplicaKmsKeyID")
+
+
+def target_key(release: Release, region: str) -> str:
+    return release.clients("kms", region).describe_key(KeyId=release.names.kms_alias(region))["KeyMetadata"]["Arn"]
+
+
+def target_deployed(release: Release, region: str) -> bool:
+    s3 = release.clients("s3", region)
+    return release.target_bucket(region) in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+
+
+@pytest.fixture
+def rebuilt(settled: Release):
+    """A target region the test destroys and redeploys; put back afterwards if the test stopped half-way,
+    with the home stack re-applied so that replication uses the region's new key."""
+    region = settled.config.target_regions[-1]
+    yield region
+    names = settled.names
+    if not target_deployed(settled, region):
+        deploy.cdktf("deploy", [names.target_stack(region), names.home_stack()], synth=False)
+    elif replication_key(settled, region) != target_key(settled, region):
+        deploy.cdktf("deploy", [names.home_stack()], synth=False)
+
+
+def test_a_target_region_can_be_destroyed_and_redeployed_while_the_others_keep_working(deployed: Release, rebuilt: str):
+    kept = next(r for r in deployed.config.target_regions if r != rebuilt)
     stack = deployed.names.target_stack(rebuilt)
-    s3 = deployed.clients("s3", rebuilt)
     deploy.cdktf("destroy", [stack], synth=False)
-    assert deployed.target_bucket(rebuilt) not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert not target_deployed(deployed, rebuilt)
 
     kept_bucket = deployed.target_bucket(kept)
     version_id = deployed.clients("s3", kept).put_object(
@@ -182,7 +255,11 @@ def test_a_target_region_can_be_destroyed_and_redeployed_while_the_others_keep_w
     )
     assert wait_for("it to finish", lambda: finished(deployed, kept, execution["pipelineExecutionId"])) == "Succeeded"
 
-    deploy.cdktf("deploy", [stack], synth=False)
-    _, executions = run_release(deployed, "v3")
+    # The new region's key is a new key: the home stack, which reads it by alias, is applied again so
+    # that replication re-encrypts with it (the old one is pending deletion).
+    deploy.cdktf("deploy", [stack, deployed.names.home_stack()], synth=False)
+    assert replication_key(deployed, rebuilt) == target_key(deployed, rebuilt)
+    version_id, executions = run_release(deployed, "v3")
     assert set(executions) == set(deployed.config.target_regions)
     assert deployed.deployed_label(rebuilt) == "v3"
+    assert deployed.replica(rebuilt, version_id)["SSEKMSKeyId"] == target_key(deployed, rebuilt)

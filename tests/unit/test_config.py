@@ -1,4 +1,5 @@
-"""Configuration rules: every bad value fails with one message naming the field and what is allowed."""
+"""Configuration rules: every bad value fails, in one message that names each field, the layer its value
+came from and what is allowed; layers merge as JSON merge patches."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from config import ConfigError, load_config
-from config.loader import deep_merge, select_environment, validate
+from config.loader import environment_layers, merge_layers, merge_patch, validate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +32,7 @@ VALID = {
 
 
 def settings(**changes):
-    return deep_merge(copy.deepcopy(VALID), changes)
+    return merge_patch(copy.deepcopy(VALID), changes)
 
 
 def test_valid_settings_give_a_typed_config_with_documented_defaults():
@@ -165,8 +166,10 @@ def test_environment_settings_override_defaults_key_by_key():
         "defaults": {"app": "relay", "buckets": {"force_destroy": False, "noncurrent_version_expiration_days": 30}},
         "environments": {"local": {"buckets": {"force_destroy": True}}},
     }
-    name, merged = select_environment(relay, "local")
+    name, layers = environment_layers(relay, "local")
+    merged, _ = merge_layers(layers)
     assert name == "local"
+    assert [layer for layer, _ in layers] == ["defaults", "environments.local"]
     assert merged["buckets"] == {"force_destroy": True, "noncurrent_version_expiration_days": 30}
 
 
@@ -189,20 +192,23 @@ def test_shipped_environments_are_valid_and_local_targets_the_emulator():
     assert not prod.emulator.enabled and prod.state.backend == "s3"
 
 
-def test_main_rejects_a_bad_config_with_exit_2_and_synthesizes_nothing(tmp_path):
-    overrides = json.dumps({"target_regions": ["eu-west-1"]})
+def test_main_rejects_a_bad_config_with_exit_2_one_message_and_nothing_synthesized(tmp_path):
+    environ = {"RELAY_OVERRIDES": json.dumps({"target_regions": ["eu-west-1", "ca-west-1"]})}
+    with pytest.raises(ConfigError) as raised:
+        load_config(environ=environ)
     result = subprocess.run(
         [sys.executable, str(PROJECT_ROOT / "main.py")],
         cwd=tmp_path,
-        env={"RELAY_OVERRIDES": overrides, "PATH": "/usr/bin:/bin"},
+        env={**environ, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert result.returncode == 2
-    assert result.stderr.startswith("relay: configuration error\ntarget_regions: 'eu-west-1' is the home_region")
-    assert "Traceback" not in result.stderr
+    assert result.stderr == f"relay: configuration error\n{raised.value}\n"
+    # The home region as a target, ca-west-1 without CodePipeline, the stale trigger.regions entry.
+    assert len(result.stderr.splitlines()) == 4
     assert list(tmp_path.iterdir()) == []
 
 
@@ -216,5 +222,226 @@ def test_trigger_mode_can_be_overridden_per_target_region():
     config = validate(settings(trigger={"mode": "cloudtrail", "regions": {"eu-south-2": "eventbridge"}}))
     assert config.trigger_mode("eu-south-2").value == "eventbridge"
     assert config.trigger_mode("ap-southeast-4").value == "cloudtrail"
-    with pytest.raises(ConfigError, match=r"trigger: .*regions.eu-west-1: not a target region; allowed: eu-south-2"):
+    with pytest.raises(
+        ConfigError, match=r"trigger.regions.eu-west-1: 'eu-west-1' is not a target region; allowed: eu-"
+    ):
         validate(settings(trigger={"regions": {"eu-west-1": "cloudtrail"}}))
+
+
+# --- layers: JSON merge patch -------------------------------------------------------------------
+
+MERGES = [
+    pytest.param({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}}, {"a": {"b": 1, "c": 3}}, id="objects-merge-key-by-key"),
+    pytest.param({"a": {"b": 1}}, {"a": {}}, {"a": {"b": 1}}, id="empty-object-changes-nothing"),
+    pytest.param({"a": {"b": 1}, "d": 4}, {"a": None}, {"d": 4}, id="null-removes-a-map"),
+    pytest.param({"a": {"b": 1, "c": 2}}, {"a": {"b": None}}, {"a": {"c": 2}}, id="null-removes-one-entry"),
+    pytest.param({"a": [1, 2]}, {"a": [3]}, {"a": [3]}, id="list-replaces"),
+    pytest.param({"a": [1, 2]}, {"a": None}, {}, id="null-removes-a-list"),
+    pytest.param({"a": "x"}, {"a": {"b": 1}}, {"a": {"b": 1}}, id="object-replaces-a-scalar"),
+    pytest.param({"a": {"b": 1}}, {"a": "x"}, {"a": "x"}, id="scalar-replaces-an-object"),
+    pytest.param({}, {"a": None}, {}, id="null-for-an-absent-key-is-no-op"),
+]
+
+
+@pytest.mark.parametrize(("target", "patch", "expected"), MERGES)
+def test_each_layer_is_applied_as_a_json_merge_patch(target, patch, expected):
+    before = copy.deepcopy(target)
+    assert merge_patch(target, patch) == expected
+    assert target == before
+
+
+SOURCES = [
+    pytest.param(("app",), ["defaults"], id="set-once"),
+    pytest.param(("buckets", "force_destroy"), ["environments.e"], id="overridden-by-the-environment"),
+    pytest.param(("buckets",), ["defaults", "environments.e"], id="object-set-by-two-layers"),
+    pytest.param(("target_regions", 1), ["RELAY_OVERRIDES"], id="list-item-of-a-replaced-list"),
+    pytest.param(("trigger", "regions"), ["RELAY_OVERRIDES"], id="removed-by-null"),
+    pytest.param(("tags", "team"), ["environments.e"], id="map-entry"),
+    pytest.param(("namespace",), [], id="never-set"),
+]
+
+
+@pytest.mark.parametrize(("loc", "expected"), SOURCES)
+def test_every_value_knows_the_layer_it_came_from(loc, expected):
+    _, sources = merge_layers(
+        [
+            (
+                "defaults",
+                {"app": "relay", "buckets": {"force_destroy": False, "noncurrent_version_expiration_days": 30}},
+            ),
+            ("environments.e", {"buckets": {"force_destroy": True}, "tags": {"team": "x"}, "trigger": {"regions": {}}}),
+            ("RELAY_OVERRIDES", {"target_regions": ["eu-south-2", "ap-southeast-4"], "trigger": {"regions": None}}),
+        ]
+    )
+    assert sources.of(loc) == expected
+
+
+# The shipped `local` environment sets trigger.regions for ap-southeast-4; `None` means valid.
+SHIPPED_OVERRIDES = [
+    pytest.param(
+        {"target_regions": ["eu-central-2"]},
+        ["trigger.regions.ap-southeast-4 (from environments.local): 'ap-southeast-4' is not a target region"],
+        id="a-stale-trigger-region-names-its-environment",
+    ),
+    pytest.param(
+        {"target_regions": ["eu-central-2"], "trigger": {"regions": None}}, None, id="null-replaces-the-whole-map"
+    ),
+    pytest.param(
+        {"target_regions": ["eu-central-2"], "trigger": {"regions": {"ap-southeast-4": None}}},
+        None,
+        id="null-removes-one-entry",
+    ),
+    pytest.param(
+        {"target_regions": ["eu-central-2"], "trigger": {"regions": {}}},
+        ["trigger.regions.ap-southeast-4 (from environments.local)"],
+        id="an-empty-object-merges-and-clears-nothing",
+    ),
+    pytest.param(
+        {"target_regions": ["ca-west-1"]},
+        [
+            "target_regions[0] (from RELAY_OVERRIDES): 'ca-west-1' has no CodePipeline endpoint",
+            "trigger.regions.ap-southeast-4 (from environments.local)",
+        ],
+        id="a-model-error-does-not-hide-a-region-error",
+    ),
+    pytest.param(
+        {"target_regions": ["eu-west-1", "ca-west-1"]},
+        [
+            "target_regions (from RELAY_OVERRIDES): 'eu-west-1' is the home_region",
+            "target_regions[1] (from RELAY_OVERRIDES): 'ca-west-1' has no CodePipeline endpoint",
+            "trigger.regions.ap-southeast-4 (from environments.local)",
+        ],
+        id="home-as-target-and-a-region-without-codepipeline",
+    ),
+    pytest.param(
+        {"app": None, "source": {"branch": "a..b"}, "colour": "blue"},
+        [
+            "app (from RELAY_OVERRIDES): is required",
+            "source.branch (from RELAY_OVERRIDES): 'a..b' is not a valid git branch name",
+            "colour (from RELAY_OVERRIDES): unknown field",
+        ],
+        id="null-removes-a-required-field",
+    ),
+    pytest.param(
+        {"home_region": "eu-south-2"},
+        [
+            "home_region (from RELAY_OVERRIDES): 'eu-south-2' has no codestar-connections endpoint",
+            "source.connection_arn (from defaults): the connection is in 'eu-west-1'",
+            "target_regions (from defaults): 'eu-south-2' is the home_region",
+        ],
+        id="a-new-home-region-checked-against-values-from-other-layers",
+    ),
+    pytest.param(
+        {"deploy": {"stack_name": "1x", "policy_file": "missing.json"}},
+        [
+            "deploy.stack_name (from RELAY_OVERRIDES): '1x' is not a CloudFormation stack name",
+            "deploy.policy_file (from RELAY_OVERRIDES): 'missing.json' does not exist",
+        ],
+        id="a-bad-field-does-not-hide-a-bad-file-next-to-it",
+    ),
+    pytest.param(
+        {"app": "a" * 16, "namespace": "n" * 20, "target_regions": ["mars-1", "ap-southeast-4"]},
+        [
+            "target_regions[0] (from RELAY_OVERRIDES): unknown region 'mars-1'",
+            "app/environment/namespace (from environments.local, RELAY_OVERRIDES): the bucket name "
+            f"'{'n' * 20}-{'a' * 16}-local-release-ap-southeast-4' has 66 characters",
+        ],
+        id="names-are-checked-next-to-an-unknown-region",
+    ),
+]
+
+
+@pytest.mark.parametrize(("overrides", "expected"), SHIPPED_OVERRIDES)
+def test_overrides_of_the_shipped_environment_report_every_problem_with_its_source(overrides, expected):
+    environ = {"RELAY_ENV": "local", "RELAY_OVERRIDES": json.dumps(overrides)}
+    if expected is None:
+        config = load_config(environ=environ)
+        assert config.target_regions == ["eu-central-2"]
+        assert config.trigger.regions == {}
+        return
+    with pytest.raises(ConfigError) as raised:
+        load_config(environ=environ)
+    lines = str(raised.value).splitlines()
+    for fragment in expected:
+        assert any(line.startswith(fragment) for line in lines), f"{fragment!r} starts none of {lines}"
+    assert len(lines) == len(expected), lines
+
+
+def write_cdktf_json(tmp_path: Path, relay: dict) -> Path:
+    """A cdktf.json with this `context.relay` block, next to a copy of the shipped deploy policy."""
+    (tmp_path / "app" / "sample").mkdir(parents=True)
+    policy = PROJECT_ROOT / "app" / "sample" / "deploy-policy.json"
+    (tmp_path / "app" / "sample" / "deploy-policy.json").write_text(policy.read_text())
+    path = tmp_path / "cdktf.json"
+    path.write_text(json.dumps({"context": {"relay": relay}}))
+    return path
+
+
+def shipped_relay() -> dict:
+    return json.loads((PROJECT_ROOT / "cdktf.json").read_text())["context"]["relay"]
+
+
+LAYER_SOURCES = [
+    pytest.param(
+        ("defaults", "deploy", "stack_name"),
+        "-x",
+        "deploy.stack_name (from defaults): '-x' is not a CloudFormation stack name",
+        id="defaults",
+    ),
+    pytest.param(
+        ("environments", "local", "buckets", "noncurrent_version_expiration_days"),
+        0,
+        "buckets.noncurrent_version_expiration_days (from environments.local): Input should be greater than",
+        id="environment",
+    ),
+    pytest.param(
+        ("environments", "local", "trigger", "regions", "us-east-1"),
+        "cloudtrail",
+        "trigger.regions.us-east-1 (from environments.local): 'us-east-1' is not a target region",
+        id="environment-map-entry",
+    ),
+    pytest.param(
+        ("environments", "local", "source"),
+        {"repository": None},
+        "source.repository (from environments.local): is required",
+        id="removed-by-the-environment",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "expected"), LAYER_SOURCES)
+def test_errors_name_the_layer_of_cdktf_json_their_value_came_from(tmp_path, path, value, expected):
+    relay = shipped_relay()
+    parent = relay
+    for key in path[:-1]:
+        parent = parent.setdefault(key, {})
+    parent[path[-1]] = value
+    with pytest.raises(ConfigError) as raised:
+        load_config(write_cdktf_json(tmp_path, relay), environ={"RELAY_ENV": "local"})
+    lines = str(raised.value).splitlines()
+    assert len(lines) == 1 and lines[0].startswith(expected), lines
+
+
+CONTEXT_SHAPES = [
+    pytest.param({"defualts": {}}, "context.relay.defualts: unknown field; allowed: default_environment", id="typo"),
+    pytest.param(
+        {"environments": {"Prod": {}}}, "context.relay.environments.Prod.[key]: String should match", id="name"
+    ),
+    pytest.param(
+        {"environments": {"local": []}}, "context.relay.environments.local: Input should be a valid dict", id="list"
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "expected"), CONTEXT_SHAPES)
+def test_the_context_block_itself_is_validated(tmp_path, change, expected):
+    relay = {**shipped_relay(), **change}
+    with pytest.raises(ConfigError) as raised:
+        load_config(write_cdktf_json(tmp_path, relay), environ={"RELAY_ENV": "local"})
+    assert str(raised.value).startswith(expected), str(raised.value)
+
+
+def test_a_valid_environment_from_another_file_loads_with_the_environment_name_from_its_key(tmp_path):
+    relay = merge_patch(shipped_relay(), {"environments": {"staging": {"namespace": "acme"}}})
+    config = load_config(write_cdktf_json(tmp_path, relay), environ={"RELAY_ENV": "staging"})
+    assert (config.environment, config.namespace, config.emulator.enabled) == ("staging", "acme", False)

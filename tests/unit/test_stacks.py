@@ -1,6 +1,8 @@
 """The synthesized stacks: replication, pipelines, trigger, secure defaults and least privilege.
 
 Each configuration is synthesized once per session (tests/conftest.py); these tests only read JSON.
+Resources are found by type and attributes, and references to them are built from what is found:
+cdktf's logical ids (construct paths with a hash suffix) are never written here.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ import re
 
 import pytest
 
-from modules._cdktf import cdk
+from config import paths
+from config.paths import PROJECT_ROOT, STACKS_DIR
+from modules.cdk_seam import PROVIDER_VERSION, cdk
+from stacks.base import local_state_path
 
 TARGETS = ["eu-south-2", "ap-southeast-4"]
 # The shipped `local` environment uses each trigger mode in one region.
@@ -29,6 +34,24 @@ def policies(stack: dict) -> list[dict]:
     return [json.loads(p["policy"]) for p in resources(stack, "aws_iam_role_policy")]
 
 
+def address(stack: dict, kind: str, *, data: bool = False, **attributes) -> str:
+    """`<kind>.<logical id>` (`data.` first for a data source) of the one block of `kind` whose
+    attributes have these values."""
+    blocks = stack.get("data" if data else "resource", {}).get(kind, {})
+    ids = [i for i, block in blocks.items() if all(block.get(k) == v for k, v in attributes.items())]
+    assert len(ids) == 1, (kind, attributes, ids)
+    return f"{'data.' if data else ''}{kind}.{ids[0]}"
+
+
+def ref(stack: dict, kind: str, attribute: str, *, data: bool = False, **attributes) -> str:
+    """The Terraform reference `${<address>.<attribute>}` to the one block of `kind` with these attributes."""
+    return "${" + address(stack, kind, data=data, **attributes) + f".{attribute}}}"
+
+
+def account_id(stack: dict) -> str:
+    return ref(stack, "aws_caller_identity", "account_id", data=True)
+
+
 def one(items: list[dict]) -> dict:
     assert len(items) == 1, items
     return items[0]
@@ -36,6 +59,15 @@ def one(items: list[dict]) -> dict:
 
 def all_stacks(synth) -> list[dict]:
     return [synth.stack(name) for name in synth.stacks]
+
+
+def release_bucket(stack: dict, region: str) -> str:
+    """The release bucket's name as the target stack refers to it."""
+    return ref(stack, "aws_s3_bucket", "bucket", bucket=f"relay-local-release-{region}")
+
+
+def deploy_pipeline_arn(stack: dict, region: str) -> str:
+    return ref(stack, "aws_codepipeline", "arn", name=f"relay-local-deploy-{region}")
 
 
 # --- home region: replication ---------------------------------------------------------------
@@ -48,15 +80,18 @@ def test_release_bucket_has_one_replication_rule_per_target_region(local):
     assert [r["id"] for r in rules] == [f"release-to-{region}" for region in TARGETS]
     assert sorted(r["priority"] for r in rules) == [1, 2]
     for rule, region in zip(rules, TARGETS, strict=True):
-        alias = region.replace("-", "_")
         assert rule["status"] == "Enabled"
         assert rule["filter"] == {"prefix": "release/source.zip"}
         assert rule["delete_marker_replication"] == {"status": "Disabled"}
         assert rule["source_selection_criteria"] == {"sse_kms_encrypted_objects": {"status": "Enabled"}}
         destination = rule["destination"]
-        assert destination["bucket"] == f"${{data.aws_s3_bucket.replica-bucket-{alias}.arn}}"
+        assert destination["bucket"] == ref(
+            home, "aws_s3_bucket", "arn", data=True, bucket=f"relay-local-release-{region}"
+        )
         assert destination["encryption_configuration"] == {
-            "replica_kms_key_id": f"${{data.aws_kms_alias.replica-key-{alias}.target_key_arn}}"
+            "replica_kms_key_id": ref(
+                home, "aws_kms_alias", "target_key_arn", data=True, name=f"alias/relay-local-{region}"
+            )
         }
         assert destination["storage_class"] == "STANDARD"
 
@@ -86,12 +121,14 @@ def test_replication_role_is_scoped_to_the_release_object_and_the_exact_keys(loc
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
     assert by_sid["ReadSourceVersions"]["Resource"] == ["arn:aws:s3:::relay-local-release-eu-west-1/release/source.zip"]
     assert by_sid["WriteReplicas"]["Resource"] == [
-        f"${{data.aws_s3_bucket.replica-bucket-{r.replace('-', '_')}.arn}}/release/source.zip" for r in TARGETS
+        ref(home, "aws_s3_bucket", "arn", data=True, bucket=f"relay-local-release-{r}") + "/release/source.zip"
+        for r in TARGETS
     ]
     assert by_sid["DecryptSource"]["Condition"] == {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}
     encrypt = [s for sid, s in by_sid.items() if sid.startswith("EncryptReplicas")]
-    assert len(encrypt) == 2
-    assert all(s["Resource"][0].endswith(".target_key_arn}") for s in encrypt)
+    assert sorted(s["Resource"] for s in encrypt) == sorted(
+        [ref(home, "aws_kms_alias", "target_key_arn", data=True, name=f"alias/relay-local-{r}")] for r in TARGETS
+    )
 
 
 # --- home region: source and build ------------------------------------------------------------
@@ -111,15 +148,16 @@ def test_home_pipeline_is_started_by_pushes_to_the_configured_branch_only(local)
 
 
 def test_codebuild_zips_the_source_and_publishes_it_under_the_release_key(local):
-    project = one(resources(local.stack(local.home), "aws_codebuild_project"))
+    home = local.stack(local.home)
+    project = one(resources(home, "aws_codebuild_project"))
     variables = {v["name"]: v["value"] for v in project["environment"]["environment_variable"]}
-    assert variables["RELEASE_BUCKET"] == "${aws_s3_bucket.release-bucket_this_02B16B4E.bucket}"
+    assert variables["RELEASE_BUCKET"] == ref(home, "aws_s3_bucket", "bucket", bucket="relay-local-release-eu-west-1")
     assert variables["RELEASE_KEY"] == "release/source.zip"
     buildspec = project["source"]["buildspec"]
     assert "zip -q -r -X /tmp/release.zip ." in buildspec
     # The shell's ${VAR} reaches Terraform escaped, so it stays a literal for bash.
     assert "s3://$${RELEASE_BUCKET}/$${RELEASE_KEY}" in buildspec
-    assert project["encryption_key"].startswith("${aws_kms_key.")
+    assert project["encryption_key"] == ref(home, "aws_kms_key", "arn")
 
 
 def test_build_role_may_write_only_the_release_object(local):
@@ -139,9 +177,7 @@ def test_codecommit_source_does_not_poll_and_is_started_by_an_event_rule_on_the_
     rule = one(resources(home, "aws_cloudwatch_event_rule"))
     pattern = json.loads(rule["event_pattern"])
     assert pattern["detail"]["referenceName"] == ["release/v2"]
-    assert pattern["resources"] == [
-        "arn:aws:codecommit:eu-west-1:${data.aws_caller_identity.account.account_id}:sample-app"
-    ]
+    assert pattern["resources"] == [f"arn:aws:codecommit:eu-west-1:{account_id(home)}:sample-app"]
 
 
 # --- target regions ---------------------------------------------------------------------------
@@ -158,52 +194,58 @@ def test_target_pipeline_reads_the_replicated_object_without_polling(local, regi
     assert source["provider"] == "S3"
     assert source["configuration"]["PollForSourceChanges"] == "false"
     assert source["configuration"]["S3ObjectKey"] == "release/source.zip"
-    assert pipeline["artifact_store"][0]["location"].startswith("${aws_s3_bucket.artifact-bucket")
-    assert pipeline["artifact_store"][0]["encryption_key"]["type"] == "KMS"
+    stack = json.loads(raw)
+    artifacts = ref(stack, "aws_s3_bucket", "bucket", bucket=f"relay-local-artifacts-{region}")
+    assert pipeline["artifact_store"][0]["location"] == artifacts
+    assert pipeline["artifact_store"][0]["encryption_key"] == {"id": ref(stack, "aws_kms_key", "arn"), "type": "KMS"}
 
 
 @pytest.mark.parametrize("region", TARGETS)
 def test_target_pipeline_deploys_the_template_with_cloudformation_under_its_own_role(local, region):
-    pipeline = one(resources(local.stack(local.target(region)), "aws_codepipeline"))
+    stack = local.stack(local.target(region))
+    pipeline = one(resources(stack, "aws_codepipeline"))
     deploy = pipeline["stage"][1]["action"][0]
     assert (deploy["category"], deploy["provider"]) == ("Deploy", "CloudFormation")
     configuration = deploy["configuration"]
     assert configuration["ActionMode"] == "CREATE_UPDATE"
     assert configuration["StackName"] == "relay-sample-app"
     assert configuration["TemplatePath"] == "SourceArtifact::template.yaml"
-    assert configuration["RoleArn"].startswith("${aws_iam_role.pipeline_deploy-role")
+    assert configuration["RoleArn"] == ref(stack, "aws_iam_role", "arn", name=f"relay-local-deploy-{region}")
 
 
 def test_eventbridge_rule_matches_object_created_for_the_exact_bucket_and_key_for_any_reason(local):
-    stack = local.stack(local.target(EVENTBRIDGE_REGION))
+    region = EVENTBRIDGE_REGION
+    stack = local.stack(local.target(region))
     rule = one(resources(stack, "aws_cloudwatch_event_rule"))
     assert json.loads(rule["event_pattern"]) == {
         "source": ["aws.s3"],
         "detail-type": ["Object Created"],
         "detail": {
-            "bucket": {"name": ["${aws_s3_bucket.release-bucket_this_02B16B4E.bucket}"]},
+            "bucket": {"name": [release_bucket(stack, region)]},
             "object": {"key": ["release/source.zip"]},
         },
     }
     assert "reason" not in rule["event_pattern"]
     target = one(resources(stack, "aws_cloudwatch_event_target"))
-    assert target["arn"] == "${aws_codepipeline.pipeline_this_1DEA5032.arn}"
-    assert target["role_arn"].startswith("${aws_iam_role.trigger_start_role")
+    assert target["arn"] == deploy_pipeline_arn(stack, region)
+    assert target["role_arn"] == ref(stack, "aws_iam_role", "arn", name=f"relay-local-trigger-{region}")
 
 
 def test_only_the_release_bucket_of_an_eventbridge_region_sends_events_to_eventbridge(local):
-    raw = local.raw(local.target(EVENTBRIDGE_REGION))
-    notification = one(resources(json.loads(raw), "aws_s3_bucket_notification"))
+    region = EVENTBRIDGE_REGION
+    raw = local.raw(local.target(region))
+    stack = json.loads(raw)
+    notification = one(resources(stack, "aws_s3_bucket_notification"))
     assert notification["eventbridge"] is True
-    assert notification["bucket"].startswith("${aws_s3_bucket.release-bucket_this")
-    assert not cdk.Testing.to_have_resource_with_properties(
-        raw, "aws_s3_bucket_notification", {"bucket": "${aws_s3_bucket.artifact-bucket_this_A56045E5.id}"}
-    )
-    assert not resources(json.loads(raw), "aws_cloudtrail")
+    assert notification["bucket"] == ref(stack, "aws_s3_bucket", "id", bucket=f"relay-local-release-{region}")
+    artifacts = ref(stack, "aws_s3_bucket", "id", bucket=f"relay-local-artifacts-{region}")
+    assert not cdk.Testing.to_have_resource_with_properties(raw, "aws_s3_bucket_notification", {"bucket": artifacts})
+    assert not resources(stack, "aws_cloudtrail")
 
 
 def test_cloudtrail_region_has_no_bucket_notifications_and_a_rule_on_the_api_calls(local):
-    stack = local.stack(local.target(CLOUDTRAIL_REGION))
+    region = CLOUDTRAIL_REGION
+    stack = local.stack(local.target(region))
     assert not resources(stack, "aws_s3_bucket_notification")
     rule = one(resources(stack, "aws_cloudwatch_event_rule"))
     assert json.loads(rule["event_pattern"]) == {
@@ -212,49 +254,47 @@ def test_cloudtrail_region_has_no_bucket_notifications_and_a_rule_on_the_api_cal
         "detail": {
             "eventSource": ["s3.amazonaws.com"],
             "eventName": ["PutObject", "CopyObject", "CompleteMultipartUpload"],
-            "requestParameters": {
-                "bucketName": ["${aws_s3_bucket.release-bucket_this_02B16B4E.bucket}"],
-                "key": ["release/source.zip"],
-            },
+            "requestParameters": {"bucketName": [release_bucket(stack, region)], "key": ["release/source.zip"]},
         },
     }
     target = one(resources(stack, "aws_cloudwatch_event_target"))
-    assert target["arn"] == "${aws_codepipeline.pipeline_this_1DEA5032.arn}"
+    assert target["arn"] == deploy_pipeline_arn(stack, region)
 
 
 def test_trail_logs_only_write_data_events_of_the_release_object(local):
-    trail = one(resources(local.stack(local.target(CLOUDTRAIL_REGION)), "aws_cloudtrail"))
+    region = CLOUDTRAIL_REGION
+    stack = local.stack(local.target(region))
+    trail = one(resources(stack, "aws_cloudtrail"))
     assert trail["name"] == "relay-local-release-ap-southeast-4"
     assert (trail["is_multi_region_trail"], trail["include_global_service_events"]) == (False, False)
     assert trail["enable_logging"] is True and trail["enable_log_file_validation"] is True
-    assert trail["kms_key_id"] == "${aws_kms_key.key_this_9679008C.arn}"
-    assert trail["s3_bucket_name"] == "${aws_s3_bucket.trigger_log-bucket_this_93FDDECA.bucket}"
+    assert trail["kms_key_id"] == ref(stack, "aws_kms_key", "arn")
+    assert trail["s3_bucket_name"] == ref(stack, "aws_s3_bucket", "bucket", bucket=f"relay-local-trail-{region}")
     assert "event_selector" not in trail
     selectors = {f["field"]: f["equals"] for f in one(trail["advanced_event_selector"])["field_selector"]}
     assert selectors == {
         "eventCategory": ["Data"],
         "resources.type": ["AWS::S3::Object"],
-        "resources.ARN": ["arn:aws:s3:::${aws_s3_bucket.release-bucket_this_02B16B4E.bucket}/release/source.zip"],
+        "resources.ARN": [f"arn:aws:s3:::{release_bucket(stack, region)}/release/source.zip"],
         "readOnly": ["false"],
     }
 
 
 def test_trail_bucket_policy_lets_only_this_trail_check_the_acl_and_write_logs(local):
     stack = local.stack(local.target(CLOUDTRAIL_REGION))
-    trail_arn = "arn:aws:cloudtrail:ap-southeast-4:${data.aws_caller_identity.account.account_id}:trail/"
-    trail_arn += "relay-local-release-ap-southeast-4"
+    account = account_id(stack)
+    trail_arn = f"arn:aws:cloudtrail:ap-southeast-4:{account}:trail/relay-local-release-ap-southeast-4"
     log_bucket = "arn:aws:s3:::relay-local-trail-ap-southeast-4"
-    policy = next(
-        json.loads(p["policy"])
-        for p in resources(stack, "aws_s3_bucket_policy")
-        if p["bucket"].startswith("${aws_s3_bucket.trigger_log-bucket")
+    log_bucket_id = ref(stack, "aws_s3_bucket", "id", bucket="relay-local-trail-ap-southeast-4")
+    policy = json.loads(
+        one([p for p in resources(stack, "aws_s3_bucket_policy") if p["bucket"] == log_bucket_id])["policy"]
     )
     deny, acl, write = policy["Statement"]
     assert deny["Sid"] == "DenyInsecureTransport"
     assert acl["Action"] == "s3:GetBucketAcl" and acl["Resource"] == log_bucket
     assert acl["Condition"] == {"StringEquals": {"aws:SourceArn": trail_arn}}
     assert write["Action"] == "s3:PutObject"
-    assert write["Resource"] == f"{log_bucket}/AWSLogs/${{data.aws_caller_identity.account.account_id}}/*"
+    assert write["Resource"] == f"{log_bucket}/AWSLogs/{account}/*"
     assert write["Condition"] == {
         "StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": trail_arn}
     }
@@ -289,7 +329,7 @@ def test_trigger_role_may_only_start_that_one_pipeline(local, region):
             "Sid": "StartPipeline",
             "Effect": "Allow",
             "Action": ["codepipeline:StartPipelineExecution"],
-            "Resource": ["${aws_codepipeline.pipeline_this_1DEA5032.arn}"],
+            "Resource": [deploy_pipeline_arn(stack, region)],
         }
     ]
 
@@ -317,8 +357,8 @@ def test_every_bucket_is_versioned_kms_encrypted_private_tls_only_and_expires_ol
             for encryption in resources(stack, "aws_s3_bucket_server_side_encryption_configuration"):
                 rule = encryption["rule"][0]
                 assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms"
-                assert rule["apply_server_side_encryption_by_default"]["kms_master_key_id"].startswith(
-                    "${aws_kms_key.key_this"
+                assert rule["apply_server_side_encryption_by_default"]["kms_master_key_id"] == ref(
+                    stack, "aws_kms_key", "arn"
                 )
                 assert rule["bucket_key_enabled"] is True
             for block in resources(stack, "aws_s3_bucket_public_access_block"):
@@ -373,7 +413,20 @@ def test_every_role_is_named_deterministically_with_its_region(local):
 
 def test_required_provider_is_pinned_to_the_exact_bound_version(local):
     for stack in all_stacks(local):
-        assert stack["terraform"]["required_providers"]["aws"]["version"] == "5.100.0"
+        assert stack["terraform"]["required_providers"]["aws"]["version"] == PROVIDER_VERSION
+
+
+def test_documents_name_the_provider_version_the_stacks_pin():
+    mention = re.compile(r"hashicorp/aws`?\s+(\d+\.\d+\.\d+)")
+    documents = [
+        "README.md",
+        "requirements.txt",
+        "localstack/README.md",
+        *sorted(p.relative_to(PROJECT_ROOT) for p in (PROJECT_ROOT / "docs").glob("*.md")),
+    ]
+    found = {str(d): mention.findall((PROJECT_ROOT / d).read_text()) for d in documents}
+    assert found["README.md"], "README.md names no hashicorp/aws version"
+    assert {v for versions in found.values() for v in versions} == {PROVIDER_VERSION}, found
 
 
 def test_every_output_has_a_description(local):
@@ -386,7 +439,8 @@ def test_every_output_has_a_description(local):
 
 
 def test_emulator_mode_points_every_provider_at_the_emulator_with_test_credentials(local):
-    for stack in all_stacks(local):
+    for name in local.stacks:
+        stack = local.stack(name)
         for provider in stack["provider"]["aws"]:
             assert (provider["access_key"], provider["secret_key"]) == ("test", "test")
             assert provider["s3_use_path_style"] is True
@@ -394,7 +448,7 @@ def test_emulator_mode_points_every_provider_at_the_emulator_with_test_credentia
             endpoints = provider["endpoints"][0]
             assert set(endpoints.values()) == {"http://127.0.0.1:4566"}
             assert {"s3", "codepipeline", "events", "iam", "kms", "sts"} <= set(endpoints)
-        assert ".relay/state/emulator/local/" in stack["terraform"]["backend"]["local"]["path"]
+        assert stack["terraform"]["backend"]["local"]["path"] == local_state_path(local.config, name)
 
 
 def test_aws_mode_has_no_emulator_settings_and_uses_the_s3_backend_with_locking(prod):
@@ -413,3 +467,28 @@ def test_aws_mode_has_no_emulator_settings_and_uses_the_s3_backend_with_locking(
         assert backend["key"] == f"relay/prod/{name}.tfstate"
         assert backend["use_lockfile"] is True and backend["encrypt"] is True
         assert all(b["bucket"].startswith("example-org-relay-prod-") for b in resources(stack, "aws_s3_bucket"))
+
+
+STATE_PATHS = [
+    pytest.param({}, "../../../.relay/state/emulator/local/{stack}.tfstate", id="default-state-root"),
+    pytest.param(
+        {"RELAY_STATE_DIR": str(PROJECT_ROOT / "elsewhere")},
+        "../../../elsewhere/state/emulator/local/{stack}.tfstate",
+        id="state-root-inside-the-repository",
+    ),
+    pytest.param(
+        {"RELAY_STATE_DIR": "/srv/relay-state"},
+        "/srv/relay-state/state/emulator/local/{stack}.tfstate",
+        id="state-root-elsewhere",
+    ),
+]
+
+
+@pytest.mark.parametrize(("environ", "expected"), STATE_PATHS)
+def test_local_state_lives_under_relay_state_dir_as_seen_from_the_stack_directory(local, environ, expected):
+    stack = local.home
+    path = local_state_path(local.config, stack, environ)
+    assert path == expected.format(stack=stack)
+    # Terraform runs in cdktf.out/stacks/<stack>; the path must land in the state root from there.
+    landed = (STACKS_DIR / stack / path).resolve()
+    assert landed == paths.terraform_state_dir("emulator", "local", environ).resolve() / f"{stack}.tfstate"

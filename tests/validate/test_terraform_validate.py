@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from modules.cdk_seam import PROVIDER_VERSION
 from tools import terraform
 
 pytestmark = pytest.mark.terraform
@@ -31,7 +32,7 @@ def test_every_stack_is_valid_terraform(environment, tf_env, request):
         assert report["valid"] is True, (stack.name, report["diagnostics"])
         assert report["error_count"] == 0
         lock = (stack / ".terraform.lock.hcl").read_text()
-        assert 'version     = "5.100.0"' in lock
+        assert f'version     = "{PROVIDER_VERSION}"' in lock
 
 
 def test_validate_reports_an_invalid_stack(local, tf_env, tmp_path):
