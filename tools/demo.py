@@ -1,9 +1,14 @@
 """Watch one release travel, on the emulator: deploy, release, replication, event, pipeline, stack.
 
-    python -m tools.demo              # start the emulator if needed, deploy, ship one release
-    python -m tools.demo --destroy    # the same, then destroy every stack and stop what it started
+    relay demo              # check Terraform, start the emulator if needed, deploy, ship one release
+    relay demo --destroy    # the same, then destroy every stack and stop the emulator if it started it
 
-Exit code 0 when every step in every target region succeeded, 1 otherwise, 2 for a bad configuration.
+Terraform's provider is checked first: a machine that cannot install it stops within seconds, before
+the emulator or a synthesis starts. Every later failure is a failed step of the closing summary, and
+the closing lines say only what happened.
+
+Exit code 0 when every step succeeded, 1 when a step failed, 2 when nothing could start (a bad
+configuration, or Terraform cannot install its provider here).
 """
 
 from __future__ import annotations
@@ -13,66 +18,102 @@ import os
 import re
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from config import ConfigError, load_config
-from tools import deploy
+from tools import deploy, terraform
 from tools.emulator_session import EmulatorError, EmulatorSession
-from tools.release import Release, WaitTimeout, release_zip, wait_for
+from tools.release import Release, release_zip
+from tools.wait import WaitTimeout, wait_for
 
 RESOURCE_DONE = re.compile(r"^(?P<stack>\S+)\s+.*(Creation|Destruction|Modifications) complete")
 STACK_DONE = re.compile(r"^(?P<stack>\S+)\s+.*(Apply complete|Destroy complete|No changes)|Error")
+EXPECTED_FAILURES = (
+    WaitTimeout,
+    deploy.DeployError,
+    terraform.TerraformError,
+    EmulatorError,
+    BotoCoreError,
+    ClientError,
+)
+"""Failures a step reports by their message; anything else also prints its traceback (a defect)."""
+EMULATOR_STEP = "emulator running"
 
 
 @dataclass
 class Step:
+    """One line of the summary: what was done, how long it took, and what came of it."""
+
     name: str
-    seconds: float | None = None
+    seconds: float = 0.0
     detail: str = ""
     ok: bool = True
+    value: Any = None
 
 
 @dataclass
 class Report:
+    """The steps of one run, printed as they finish and summed up at the end."""
+
     started: float = field(default_factory=time.monotonic)
     steps: list[Step] = field(default_factory=list)
 
     def run(
-        self, name: str, action: Callable[[], Any], describe: Callable[[Any], str] = str, since: float | None = None
-    ) -> Any:
-        """Run one step, print its outcome and time, record it; a failure is recorded, not raised.
+        self,
+        name: str,
+        action: Callable[[], Any],
+        describe: Callable[[Any], str] = str,
+        *,
+        since: float | None = None,
+        check: Callable[[Any], bool] | None = None,
+    ) -> Step:
+        """Run one step, print its outcome and time, record it; a failure is recorded, never raised.
 
         The time is the step's own duration, or with `since` the time elapsed since that moment.
+        `check` judges the result (a pipeline that ran but failed is a failed step).
         """
         print(f"… {name}", flush=True)
         start = time.monotonic() if since is None else since
         try:
-            result = action()
-        except (WaitTimeout, deploy.DeployError, EmulatorError) as error:
-            step = Step(name, time.monotonic() - start, str(error).splitlines()[0], ok=False)
-            self.steps.append(step)
-            print(f"✗ {name} ({step.seconds:.1f} s): {error}", flush=True)
-            return None
-        step = Step(name, time.monotonic() - start, describe(result))
+            value = action()
+        except Exception as error:
+            if not isinstance(error, EXPECTED_FAILURES):
+                traceback.print_exc()
+            text = str(error) if isinstance(error, EXPECTED_FAILURES) else f"{type(error).__name__}: {error}"
+            step = Step(name, time.monotonic() - start, (text.splitlines() or [""])[0], ok=False)
+            print(f"✗ {name} ({step.seconds:.1f} s): {text}", flush=True)
+        else:
+            ok = check(value) if check else True
+            step = Step(name, time.monotonic() - start, describe(value), ok=ok, value=value)
+            print(f"{'✓' if ok else '✗'} {name} ({step.seconds:.1f} s) {step.detail}".rstrip(), flush=True)
         self.steps.append(step)
-        print(f"✓ {name} ({step.seconds:.1f} s) {step.detail}".rstrip(), flush=True)
-        return result
+        return step
 
     @property
     def ok(self) -> bool:
         return all(step.ok for step in self.steps)
 
+    def succeeded(self, name: str) -> bool:
+        """Whether a step of that name ran and succeeded."""
+        return any(step.name == name and step.ok for step in self.steps)
+
     def summary(self) -> str:
-        width = max(len(s.name) for s in self.steps)
+        width = max((len(s.name) for s in self.steps), default=0)
         lines = ["", "Summary (release steps: time since the release was published)", "-------"]
         for s in self.steps:
             mark = "ok  " if s.ok else "FAIL"
-            lines.append(f"{mark} {s.name:<{width}}  {s.seconds or 0:7.1f} s  {s.detail}")
+            lines.append(f"{mark} {s.name:<{width}}  {s.seconds:7.1f} s  {s.detail}".rstrip())
         total = time.monotonic() - self.started
-        verdict = "the release reached every target region" if self.ok else "some steps failed"
+        failed = sum(not s.ok for s in self.steps)
+        verdict = (
+            "the release reached every target region" if self.ok else f"{failed} of {len(self.steps)} steps failed"
+        )
         lines.append(f"\n{verdict}; total {total:.1f} s")
         return "\n".join(lines)
 
@@ -95,17 +136,23 @@ class Progress:
             print(f"    {line}", flush=True)
 
 
+def finished(status: str) -> str | bool:
+    """A pipeline execution status once it is final, False while it runs."""
+    return status in ("Succeeded", "Failed", "Stopped", "Superseded") and status
+
+
 def ship(report: Report, release: Release, label: str) -> None:
-    """Publish one release and follow it into every target region."""
+    """Publish one release and follow it into every target region; every outcome is a step."""
     config = release.config
     published = time.monotonic()
-    version_id = report.run(
+    publish = report.run(
         f"release {label}: zip app/sample and put it in {release.home_bucket()}",
         lambda: release.publish(release_zip(label)),
         lambda v: f"version {v}",
     )
-    if not version_id:
+    if not publish.ok:
         return
+    version_id = publish.value
     for region in config.target_regions:
         mode = config.trigger_mode(region)
         event = "Object Created" if mode.value == "eventbridge" else "CloudTrail PutObject record"
@@ -117,7 +164,7 @@ def ship(report: Report, release: Release, label: str) -> None:
             ),
             since=published,
         )
-        if not replica:
+        if not replica.ok:
             continue
         execution = report.run(
             f"{region}: {event} -> rule -> pipeline execution",
@@ -125,44 +172,64 @@ def ship(report: Report, release: Release, label: str) -> None:
             lambda e: f"{e['pipelineExecutionId'][:8]} trigger {e['trigger']['triggerType']}",
             since=published,
         )
-        if not execution:
+        if not execution.ok:
             continue
-        status = report.run(
+        report.run(
             f"{region}: pipeline (S3 source, CloudFormation deploy)",
-            lambda r=region, e=execution: wait_for(
+            lambda r=region, e=execution.value: wait_for(
                 f"the execution in {r} to finish",
-                lambda: (s := release.execution_status(r, e["pipelineExecutionId"])) in ("Succeeded", "Failed") and s,
+                lambda: finished(release.execution_status(r, e["pipelineExecutionId"])),
                 timeout=120,
             ),
             since=published,
+            check=lambda status: status == "Succeeded",
         )
-        if status and status != "Succeeded":
-            report.steps[-1].ok = False
-        stack = release.deployed_stack(region) or {}
-        report.steps.append(
-            Step(
-                f"{region}: stack {config.deploy.stack_name}",
-                time.monotonic() - published,
-                f"{stack.get('StackStatus', 'missing')}, release {release.deployed_label(region)}",
-                ok=release.deployed_label(region) == label,
-            )
+        report.run(
+            f"{region}: stack {config.deploy.stack_name}",
+            lambda r=region: (release.deployed_stack(r) or {}, release.deployed_label(r)),
+            lambda found: f"{found[0].get('StackStatus', 'missing')}, release {found[1]}",
+            since=published,
+            check=lambda found: found[1] == label,
         )
-        print(f"{'✓' if report.steps[-1].ok else '✗'} {report.steps[-1].name}: {report.steps[-1].detail}", flush=True)
-    if wait_for("COMPLETED", lambda: release.source_status(version_id) in ("COMPLETED", "FAILED"), timeout=30):
-        status = release.source_status(version_id)
-        report.steps.append(
-            Step(
-                "home: replication status of the release",
-                time.monotonic() - published,
-                status,
-                ok=status == "COMPLETED",
-            )
-        )
+    report.run(
+        "home: replication status of the release",
+        lambda: wait_for(
+            "the release's replication status to settle",
+            lambda: (status := release.source_status(version_id)) in ("COMPLETED", "FAILED") and status,
+            timeout=30,
+        ),
+        since=published,
+        check=lambda status: status == "COMPLETED",
+    )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--destroy", action="store_true", help="destroy the stacks afterwards")
+def closing(report: Report, *, deploy_step: str, destroy_step: str | None, started: bool) -> str:
+    """What is left running after the run, saying only what the recorded steps prove."""
+    if not report.succeeded(EMULATOR_STEP):
+        return "Nothing was deployed: the emulator step failed (see above)."
+    stop = "`make emulator-stop` stops it" if started else "it was already running before the demo"
+    if destroy_step is not None:
+        if report.succeeded(destroy_step):
+            left = "Every stack was destroyed."
+        else:
+            left = "The destroy failed: stacks may be left in the emulator."
+        return f"{left} Stopping the emulator this run started." if started else left
+    if report.succeeded(deploy_step):
+        return f"The emulator keeps running with the stacks deployed ({stop})."
+    return f"The deploy failed; the emulator keeps running with whatever the deploy created ({stop})."
+
+
+def main(argv: list[str] | None = None, *, prog: str = "relay demo") -> int:
+    """`relay demo`: see the module docstring for what it does and its exit codes."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Deploy every stack to the emulator, ship one release and follow it into every target region.",
+        epilog="Exit 0: every step succeeded; 1: a step failed; 2: nothing could start "
+        f"(bad configuration, or Terraform cannot install its provider: see {terraform.README_SECTION}).",
+    )
+    parser.add_argument(
+        "--destroy", action="store_true", help="destroy the stacks afterwards and stop the emulator if it started it"
+    )
     parser.add_argument("--label", default=None, help="release label written into the sample app (default: time)")
     options = parser.parse_args(argv)
     environ = dict(os.environ)
@@ -175,38 +242,44 @@ def main(argv: list[str] | None = None) -> int:
     if not config.emulator.enabled:
         print(f"relay: the demo runs on the emulator; environment {config.environment!r} targets AWS", file=sys.stderr)
         return 2
+    try:
+        source = terraform.preflight()
+    except terraform.TerraformError as error:
+        print(f"relay: {error}", file=sys.stderr)
+        return 2
     label = options.label or time.strftime("r%H%M%S")
     report = Report()
+    info = terraform.terraform_info()
     print(f"relay demo: {config.home_region} -> {', '.join(config.target_regions)} on {config.emulator.endpoint}")
+    print(f"terraform {info.text}; hashicorp/aws {terraform.provider_version()} from {source.describe()}")
+    deploy_step = f"deploy {len(config.regions)} stacks with cdktf (targets first)"
+    destroy_step = "destroy the deployed application and every stack" if options.destroy else None
+    started = False
     with ExitStack() as cleanup:
         session = report.run(
-            "emulator running",
+            EMULATOR_STEP,
             lambda: cleanup.enter_context(EmulatorSession(config)),
             lambda s: "started" if s.started else "already running",
         )
-        if session:
-            deployed = report.run(
-                f"deploy {len(config.regions)} stacks with cdktf (targets first)",
-                lambda: deploy.cdktf("deploy", on_line=Progress()),
-                lambda _: "",
-            )
-            if deployed is not None:
+        if session.ok:
+            started = session.value.started
+            if report.run(deploy_step, lambda: deploy.cdktf("deploy", on_line=Progress()), lambda _: "").ok:
                 ship(report, Release(config), label)
-            if options.destroy:
+            if destroy_step is not None:
                 release = Release(config)
                 report.run(
-                    "destroy the deployed application and every stack",
+                    destroy_step,
                     lambda: (
                         release.delete_deployed_stacks(),
                         deploy.cdktf("destroy", on_line=Progress(), synth=False),
                     ),
                     lambda _: "",
                 )
-            elif session.started:
-                # Leave the emulator and the stacks up for exploring; the next run reuses both.
-                session.started = False
-                print("\nThe emulator keeps running with the stacks deployed: `make emulator-stop` stops it.")
-    print(report.summary())
+            else:
+                # Leave the emulator up for exploring; the next run reuses it.
+                session.value.started = False
+        print(report.summary())
+        print(closing(report, deploy_step=deploy_step, destroy_step=destroy_step, started=started))
     return 0 if report.ok else 1
 
 

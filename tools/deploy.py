@@ -1,11 +1,12 @@
 """Deploy and destroy the stacks through the CDK for Terraform CLI, the same path as `cdktf deploy`.
 
 The CLI comes from npm (`package.json` pins cdktf-cli); it synthesizes with `python main.py`, so the
-environment chosen by RELAY_ENV / RELAY_OVERRIDES applies. Terraform runs with the project's CLI
-configuration (tools.terraform), so an offline provider mirror works here too.
+environment chosen by RELAY_ENV / RELAY_OVERRIDES applies. Terraform runs with the CLI configuration
+`tools.terraform` chooses, after its preflight: a machine where Terraform cannot install its provider
+stops in seconds, before npm or synthesis start.
 
-    python -m tools.deploy deploy [STACK ...]    # default: every stack ('*'), targets first
-    python -m tools.deploy destroy [STACK ...]
+    relay deploy [STACK ...]     # python -m tools.deploy deploy; default: every stack ('*'), targets first
+    relay destroy [STACK ...]    # python -m tools.deploy destroy
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from config.paths import PROJECT_ROOT
 from tools import terraform
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CDKTF = PROJECT_ROOT / "node_modules" / ".bin" / "cdktf"
 
 
@@ -48,7 +49,7 @@ def ensure_cli() -> Path:
 
 
 def cli_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment of the cdktf CLI: our Terraform config, no telemetry, the venv's python first."""
+    """Environment of the cdktf CLI: relay's Terraform set-up, no telemetry, the venv's python first."""
     env = terraform.environment()
     env.update(
         CDKTF_DISABLE_PLUGIN_CACHE_ENV="1",
@@ -76,18 +77,20 @@ def cdktf(
     """Run `cdktf <verb> <stacks> --auto-approve`, streaming lines to `on_line`; return the output.
 
     `synth=False` reuses cdktf.out from the previous run (synthesis takes ~17 s, jsii start-up).
+    Raises TerraformError, before anything starts, when Terraform cannot install its provider.
     """
     if verb not in ("deploy", "destroy"):
         raise DeployError(f"unknown verb {verb!r}; allowed: deploy, destroy")
+    source = terraform.preflight()
     if not terraform.plugin_cache_warm():
         # Parallel stacks would fill the empty plugin cache concurrently, which Terraform does not survive.
         parallelism = 1
     args = [str(ensure_cli()), verb, *(stacks or ["*"]), "--auto-approve", f"--parallelism={parallelism}"]
     if not synth:
         args.append("--skip-synth")
-    if os.environ.get("RELAY_TF_MIRROR"):
-        # `terraform providers lock` asks the registry for checksums, which a mirror-only machine cannot
-        # reach; init already recorded the mirror's checksums in the lock file.
+    if not source.needs_registry:
+        # `terraform providers lock` asks the registry for checksums whatever the CLI configuration says,
+        # and the provider comes from elsewhere here; init already recorded its checksums in the lock file.
         args.append("--skip-provider-lock")
     if stacks:
         # One target region is deployed or destroyed on its own, without the stacks around it.
@@ -108,19 +111,48 @@ def cdktf(
             on_line(line.rstrip("\n"))
     output = "".join(lines)
     if process.wait():
-        tail = "".join(lines[-40:])
-        raise DeployError(f"cdktf {verb} {' '.join(stacks or ['*'])} failed (exit {process.returncode}):\n{tail}")
+        raise DeployError(
+            f"cdktf {verb} {' '.join(stacks or ['*'])} failed (exit {process.returncode}):\n{failure_excerpt(lines)}"
+        )
     return output
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.deploy", description=__doc__.split("\n\n")[0])
-    parser.add_argument("verb", choices=["deploy", "destroy"])
+def failure_excerpt(lines: list[str], *, context: int = 8, tail: int = 15) -> str:
+    """Terraform's error blocks and the last lines of the output.
+
+    With several stacks the output interleaves, so the error of one stack is rarely among the last
+    lines: every line that names an error is kept with what follows it, then the tail.
+    """
+    keep: set[int] = set()
+    for index, line in enumerate(lines):
+        if "Error" in line or "error:" in line:
+            keep.update(range(index, min(index + context, len(lines))))
+    keep.update(range(max(0, len(lines) - tail), len(lines)))
+    excerpt, previous = [], -1
+    for index in sorted(keep):
+        if previous >= 0 and index != previous + 1:
+            excerpt.append("...\n")
+        excerpt.append(lines[index])
+        previous = index
+    return "".join(excerpt)
+
+
+def main(argv: list[str] | None = None, *, prog: str = "relay deploy|destroy") -> int:
+    """`relay deploy|destroy`: exit 0 on success, 1 when cdktf failed, 2 when Terraform cannot run here."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Deploy or destroy stacks with the cdktf CLI (synthesizes first; RELAY_ENV picks the environment).",
+        epilog="Stacks deploy targets first, then home; naming one stack deploys or destroys it on its own.",
+    )
+    parser.add_argument("verb", choices=["deploy", "destroy"], help="what to do with the stacks")
     parser.add_argument("stacks", nargs="*", help="stack names (default: every stack)")
     options = parser.parse_args(argv)
     try:
         cdktf(options.verb, options.stacks or None, on_line=print)
-    except (DeployError, terraform.TerraformError) as error:
+    except terraform.TerraformError as error:
+        print(f"relay: {error}", file=sys.stderr)
+        return 2
+    except DeployError as error:
         print(f"relay: {error}", file=sys.stderr)
         return 1
     return 0

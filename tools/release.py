@@ -1,15 +1,14 @@
 """Publish a release the way the build does, and watch it travel: replication, event, execution, stack.
 
 Shared by the demo (`tools.demo`) and the integration suite; talks to AWS or, in emulator mode, to
-the emulator endpoint of the configuration. Every wait is bounded and says what it waited for.
+the emulator endpoint of the configuration. Callers wait with `tools.wait.wait_for`, which bounds every
+wait and says what it waited for.
 """
 
 from __future__ import annotations
 
 import io
-import time
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,27 +16,10 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from config.paths import PROJECT_ROOT
 from config.schema import RelayConfig
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_APP = PROJECT_ROOT / "app" / "sample"
-
-
-class WaitTimeout(Exception):
-    """A bounded wait ran out; the message names what was awaited and the last state seen."""
-
-
-def wait_for(what: str, probe: Callable[[], Any], *, timeout: float = 60.0, interval: float = 0.25) -> Any:
-    """Call `probe` until it returns something truthy; raise WaitTimeout naming `what` otherwise."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = probe()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise WaitTimeout(f"timed out after {timeout:.0f} s waiting for {what} (last seen: {last!r})")
-        time.sleep(interval)
 
 
 def release_zip(label: str, source: Path = SAMPLE_APP) -> bytes:

@@ -1,7 +1,9 @@
 """Integration session: emulator up, every stack deployed with cdktf, destroyed at the end, nothing left.
 
-The deploy happens once per session; the finalizer destroys everything even when a test failed and
-then checks the emulator for anything of this app left behind (a leftover fails the run).
+Terraform and its provider are checked first, so a machine that cannot install the provider stops the
+session in seconds, before the emulator starts. The deploy happens once per session; the finalizer
+destroys everything even when a test failed and then checks the emulator for anything of this app left
+behind (a leftover fails the run).
 """
 
 from __future__ import annotations
@@ -11,11 +13,20 @@ import os
 import pytest
 
 from config import load_config
-from tools import deploy
+from tools import deploy, terraform
 from tools.emulator_session import EmulatorSession
 from tools.release import Release
 
 pytestmark = pytest.mark.emulator
+
+
+@pytest.fixture(scope="session", autouse=True)
+def provider_source() -> terraform.ProviderSource:
+    """Where Terraform installs its provider from; without one, the whole session stops with one message."""
+    try:
+        return terraform.preflight()
+    except terraform.TerraformError as error:
+        pytest.exit(f"relay: {error}")
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +37,7 @@ def config():
 
 
 @pytest.fixture(scope="session")
-def emulator(config):
+def emulator(config, provider_source):
     with EmulatorSession(config) as session:
         yield session
 

@@ -1,0 +1,144 @@
+"""The demo's step runner and closing lines: every failure is a failed step, and nothing is claimed that
+did not happen. The last test runs the demo itself on a machine where Terraform cannot install its
+provider: it stops in seconds, before anything starts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from config import load_config
+from config.paths import PROJECT_ROOT
+from tools import demo
+from tools.wait import WaitTimeout, wait_for
+
+DEPLOY = "deploy 3 stacks with cdktf (targets first)"
+DESTROY = "destroy the deployed application and every stack"
+
+
+def failing(error: Exception):
+    def action():
+        raise error
+
+    return action
+
+
+def test_a_failed_wait_is_a_failed_step_not_a_traceback(capsys):
+    report = demo.Report()
+    step = report.run("replica", lambda: wait_for("the replica", lambda: None, timeout=0, interval=0))
+    assert not step.ok and not report.ok
+    assert step.detail.startswith("timed out after 0 s waiting for the replica")
+    out, err = capsys.readouterr()
+    assert "✗ replica" in out and "Traceback" not in out + err
+
+
+def test_an_unexpected_error_is_a_failed_step_with_its_traceback(capsys):
+    report = demo.Report()
+    step = report.run("publish", failing(KeyError("VersionId")))
+    assert not step.ok and step.detail == "KeyError: 'VersionId'"
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_a_result_the_check_rejects_is_a_failed_step():
+    report = demo.Report()
+    assert report.run("pipeline", lambda: "Failed", check=lambda s: s == "Succeeded").ok is False
+    assert report.run("pipeline", lambda: "Succeeded", check=lambda s: s == "Succeeded").ok is True
+    assert [s.ok for s in report.steps] == [False, True]
+
+
+def test_the_summary_counts_failures_and_claims_success_only_when_all_succeeded():
+    report = demo.Report()
+    assert "the release reached every target region" in report.summary()
+    report.run("one", lambda: 1)
+    report.run("two", failing(WaitTimeout("timed out")))
+    summary = report.summary()
+    assert "1 of 2 steps failed" in summary and "reached every target region" not in summary
+    assert "FAIL two" in summary and "ok   one" in summary
+
+
+def test_the_last_wait_of_a_release_is_a_step_too():
+    """The replication status of the release, read after the regions, used to raise past the summary."""
+
+    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, "HeadObject")
+
+    class Release:
+        config = load_config(environ={"RELAY_ENV": "local"})
+
+        def home_bucket(self) -> str:
+            return "home-bucket"
+
+        def publish(self, body: bytes) -> str:
+            return "v1"
+
+        def replica(self, region: str, version_id: str) -> dict:
+            raise denied
+
+        def source_status(self, version_id: str) -> str:
+            raise denied
+
+    report = demo.Report()
+    demo.ship(report, Release(), "r1")
+    regions = Release.config.target_regions
+    assert [s.name for s in report.steps] == [
+        "release r1: zip app/sample and put it in home-bucket",
+        *(f"{region}: replica readable" for region in regions),
+        "home: replication status of the release",
+    ]
+    assert [s.ok for s in report.steps] == [True] + [False] * (len(regions) + 1)
+    assert "AccessDenied" in report.steps[-1].detail
+
+
+def record(*outcomes: tuple[str, bool]) -> demo.Report:
+    report = demo.Report()
+    for name, ok in outcomes:
+        report.steps.append(demo.Step(name, ok=ok))
+    return report
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "destroy", "started", "says", "never"),
+    [
+        ([(demo.EMULATOR_STEP, False)], False, False, "Nothing was deployed", "deployed ("),
+        ([(demo.EMULATOR_STEP, True), (DEPLOY, False)], False, True, "The deploy failed", "stacks deployed"),
+        ([(demo.EMULATOR_STEP, True), (DEPLOY, True)], False, True, "with the stacks deployed", "failed"),
+        ([(demo.EMULATOR_STEP, True), (DEPLOY, True)], False, False, "already running", "make emulator-stop"),
+        ([(demo.EMULATOR_STEP, True), (DEPLOY, True), (DESTROY, True)], True, True, "destroyed. Stopping", "keeps"),
+        ([(demo.EMULATOR_STEP, True), (DEPLOY, True), (DESTROY, False)], True, False, "destroy failed", "Stopping"),
+    ],
+)
+def test_the_closing_line_says_only_what_the_steps_prove(outcomes, destroy, started, says, never):
+    line = demo.closing(
+        record(*outcomes), deploy_step=DEPLOY, destroy_step=DESTROY if destroy else None, started=started
+    )
+    assert says in line and never not in line
+
+
+@pytest.mark.parametrize("module", ["tools.demo", "tools.deploy"])
+def test_the_verbs_have_help(module):
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--help"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0 and result.stdout.startswith("usage: relay ")
+
+
+@pytest.mark.parametrize("argv", [["tools.demo"], ["tools.deploy", "deploy"]])
+def test_without_a_provider_the_demo_and_deploy_stop_in_seconds_before_starting_anything(tmp_path, argv):
+    """RELAY_TF_MIRROR names a folder without the provider, so the outcome does not depend on the network."""
+    env = {**os.environ, "RELAY_TF_MIRROR": str(tmp_path), "RELAY_STATE_DIR": str(tmp_path / "state")}
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", *argv], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert time.monotonic() - started < 20
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.count("relay: ") == 1
+    assert f"RELAY_TF_MIRROR={tmp_path} holds neither" in result.stderr
+    assert 'README.md, section "Terraform by hand and offline"' in result.stderr
+    assert demo.EMULATOR_STEP not in result.stdout and "Summary" not in result.stdout
+    assert not (Path(tmp_path) / "state" / "emulator").exists()
