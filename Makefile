@@ -1,22 +1,30 @@
-# Two entry points on a fresh machine: `make demo` and `make test`. Both bootstrap tox into
-# .relay/tox first; everything else (venvs, the emulator) is set up by tox and the scripts it runs.
+# Two entry points on a fresh machine: `make demo` and `make test`. Both bootstrap tox (with tox-uv)
+# into .relay/tox first; tox then creates the environments, which install the `relay` command.
 PYTHON ?= python3
 TOX_VENV := .relay/tox
 TOX := $(TOX_VENV)/bin/tox
+# The checks run side by side: integration waits on Terraform and the emulator most of the time.
+CHECKS := lint,unit,validate,plugin,integration
 
-.PHONY: demo test synth lint unit validate plugin integration emulator-start emulator-stop clean
+.PHONY: preflight demo test synth lint unit validate plugin integration bench emulator-start emulator-stop clean
 
 $(TOX):
+	@echo "relay: bootstrapping tox and tox-uv into $(TOX_VENV)"
 	$(PYTHON) -m venv $(TOX_VENV)
-	$(TOX_VENV)/bin/pip install --quiet --disable-pip-version-check tox==4.67.15
+	$(TOX_VENV)/bin/pip install --quiet --disable-pip-version-check tox==4.67.15 tox-uv==1.37.1
 
-demo: $(TOX)
+# Seconds, standard library only: can Terraform get its provider (mirror, own CLI config, registry)?
+preflight:
+	@$(PYTHON) -m tools.terraform check
+
+demo: preflight $(TOX)
+	@echo "relay: setting up the demo environment (first run: ~450 MB of AWS bindings, the emulator, cdktf-cli)"
 	$(TOX) -e demo
 
-test: $(TOX)
-	$(TOX)
+test: preflight $(TOX)
+	$(TOX) run-parallel --parallel all --parallel-no-spinner -e $(CHECKS)
 
-synth lint unit validate plugin integration: $(TOX)
+synth lint unit validate plugin integration bench: $(TOX)
 	$(TOX) -e $@
 
 emulator-start: $(TOX)
