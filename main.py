@@ -22,8 +22,7 @@ def main(argv: list[str] | None = None, *, prog: str = "python main.py") -> int:
     # Imported after validation: loading the AWS bindings takes seconds, a bad config should not.
     from stacks import build_app
 
-    app, _, _ = build_app(config)
-    app.synth()
+    build_app(config).app.synth()
     return 0
 
 

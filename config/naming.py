@@ -95,9 +95,14 @@ class Names:
         """Terraform stack of one target region."""
         return self._check("stack", f"{self._base}-target-{region}")
 
+    def replication_stack(self) -> str:
+        """Terraform stack of the replication from the home region to the targets (in the home region)."""
+        return self._check("stack", f"{self._base}-replication")
+
     def all_for(self, home_region: str, target_regions: list[str]) -> list[str]:
         """Compute every name of a deployment, so a bad one fails before anything is built."""
-        names = [self.home_stack(), self.codebuild_project(home_region), self.log_group(home_region)]
+        names = [self.home_stack(), self.replication_stack()]
+        names += [self.codebuild_project(home_region), self.log_group(home_region)]
         names += [self.pipeline("release", home_region), self.kms_alias(home_region)]
         names += [self.bucket(p, home_region) for p in ("release", "artifacts")]
         names += [self.role(p, home_region) for p in ("replication", "pipeline", "build", "source-trigger")]

@@ -1,7 +1,8 @@
-"""Terraform stacks: one for the home region, one per target region."""
+"""Terraform stacks: one for the home region, one per target region, and the replication between them."""
 
-from stacks.app import build_app
+from stacks.app import RelayApp, build_app
 from stacks.home import HomeStack
+from stacks.replication import ReplicationStack
 from stacks.target import TargetStack
 
-__all__ = ["HomeStack", "TargetStack", "build_app"]
+__all__ = ["HomeStack", "RelayApp", "ReplicationStack", "TargetStack", "build_app"]

@@ -1,16 +1,22 @@
-"""Session fixtures: each configuration is synthesized once per test session (jsii start-up is slow)."""
+"""Session fixtures: each configuration is synthesized at most once per test session (jsii start-up is
+slow), and sessions running side by side (`make test` runs unit and validate in parallel) share it."""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from config import RelayConfig, load_config
+from config import RelayConfig, load_config, paths
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SYNTH_INPUTS = ("cdktf.json", "requirements.txt", "config", "modules", "regions", "stacks", "app", "buildspec")
+"""Everything a synthesis reads besides the configuration itself."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,14 +53,51 @@ class Synthesized:
     def target(self, region: str) -> str:
         return self.config.names.target_stack(region)
 
+    @property
+    def replication(self) -> str:
+        return self.config.names.replication_stack()
+
 
 def synthesize(config: RelayConfig, outdir: Path) -> Synthesized:
     from stacks import build_app
 
-    app, _, _ = build_app(config, outdir=str(outdir))
-    app.synth()
+    build_app(config, outdir=str(outdir)).app.synth()
+    return read_synthesized(config, outdir)
+
+
+def read_synthesized(config: RelayConfig, outdir: Path) -> Synthesized:
     stacks = {p.name: (p / "cdk.tf.json").read_text() for p in sorted((outdir / "stacks").iterdir())}
     return Synthesized(config, outdir, stacks)
+
+
+def inputs_digest(config: RelayConfig) -> str:
+    """Digest of the configuration and of every file a synthesis reads."""
+    digest = hashlib.sha256(config.model_dump_json().encode())
+    for entry in SYNTH_INPUTS:
+        path = PROJECT_ROOT / entry
+        files = sorted(f for f in path.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
+        for file in files if path.is_dir() else [path]:
+            digest.update(str(file.relative_to(PROJECT_ROOT)).encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def synthesize_shared(name: str, config: RelayConfig) -> Synthesized:
+    """The synthesis of `config` under `<state root>/synth/`, keyed by the digest of its inputs: the first
+    session to need it synthesizes (under a lock), sessions at the same time or later with the same
+    inputs read it. A change to any input is a new key; older syntheses of `name` are removed."""
+    root = paths.state_root() / "synth"
+    root.mkdir(parents=True, exist_ok=True)
+    outdir = root / f"{name}-{inputs_digest(config)}"
+    with (root / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (outdir / "manifest.json").is_file():
+            for old in root.glob(f"{name}-*"):
+                shutil.rmtree(old, ignore_errors=True)
+            work = root / f".{outdir.name}.tmp"
+            shutil.rmtree(work, ignore_errors=True)
+            synthesize(config, work)
+            work.rename(outdir)
+    return read_synthesized(config, outdir)
 
 
 def environment_config(name: str, **overrides) -> RelayConfig:
@@ -65,17 +108,17 @@ def environment_config(name: str, **overrides) -> RelayConfig:
 
 
 @pytest.fixture(scope="session")
-def local(tmp_path_factory) -> Synthesized:
+def local() -> Synthesized:
     """The embedded default environment (emulator), as shipped in cdktf.json."""
-    return synthesize(environment_config("local"), tmp_path_factory.mktemp("local"))
+    return synthesize_shared("local", environment_config("local"))
 
 
 @pytest.fixture(scope="session")
-def prod(tmp_path_factory) -> Synthesized:
+def prod() -> Synthesized:
     """The AWS environment of cdktf.json, with delete-marker replication and a CodeCommit source."""
     config = environment_config(
         "prod",
         replication={"delete_marker_replication": True, "storage_class": "STANDARD_IA"},
         source={"provider": "codecommit", "connection_arn": None, "repository": "sample-app", "branch": "release/v2"},
     )
-    return synthesize(config, tmp_path_factory.mktemp("prod"))
+    return synthesize_shared("prod", config)

@@ -46,13 +46,13 @@ VERBS = (
     Verb("synth", "validate the configuration and synthesize every stack into cdktf.out/", "main.py"),
     Verb(
         "deploy",
-        "deploy stacks with the cdktf CLI (every stack by default, targets first)",
+        "deploy stacks with the cdktf CLI (every stack by default, replication last)",
         "tools.deploy",
         ("deploy",),
     ),
     Verb(
         "destroy",
-        "destroy stacks with the cdktf CLI (every stack by default, home first)",
+        "destroy stacks with the cdktf CLI (every stack by default, replication first)",
         "tools.deploy",
         ("destroy",),
     ),

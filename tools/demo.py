@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None, *, prog: str = "relay demo") -> int:
     info = terraform.terraform_info()
     print(f"relay demo: {config.home_region} -> {', '.join(config.target_regions)} on {config.emulator.endpoint}")
     print(f"terraform {info.text}; hashicorp/aws {terraform.provider_version()} from {source.describe()}")
-    deploy_step = f"deploy {len(config.regions)} stacks with cdktf (targets first)"
+    deploy_step = f"deploy {len(config.regions) + 1} stacks with cdktf (replication last)"
     destroy_step = "destroy the deployed application and every stack" if options.destroy else None
     started = False
     with ExitStack() as cleanup:

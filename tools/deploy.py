@@ -5,7 +5,7 @@ environment chosen by RELAY_ENV / RELAY_OVERRIDES applies. Terraform runs with t
 `tools.terraform` chooses, after its preflight: a machine where Terraform cannot install its provider
 stops in seconds, before npm or synthesis start.
 
-    relay deploy [STACK ...]     # python -m tools.deploy deploy; default: every stack ('*'), targets first
+    relay deploy [STACK ...]     # python -m tools.deploy deploy; default: every stack ('*'), replication last
     relay destroy [STACK ...]    # python -m tools.deploy destroy
 """
 
@@ -71,7 +71,7 @@ def cdktf(
     *,
     env: dict[str, str] | None = None,
     on_line: Callable[[str], None] | None = None,
-    parallelism: int = 2,
+    parallelism: int = 4,
     synth: bool = True,
 ) -> str:
     """Run `cdktf <verb> <stacks> --auto-approve`, streaming lines to `on_line`; return the output.
@@ -82,9 +82,9 @@ def cdktf(
     if verb not in ("deploy", "destroy"):
         raise DeployError(f"unknown verb {verb!r}; allowed: deploy, destroy")
     source = terraform.preflight()
-    if not terraform.plugin_cache_warm():
-        # Parallel stacks would fill the empty plugin cache concurrently, which Terraform does not survive.
-        parallelism = 1
+    env = env or cli_environment()
+    # Stacks deploy side by side: their inits must find the provider in the cache, not fill it together.
+    terraform.warm_plugin_cache(env)
     args = [str(ensure_cli()), verb, *(stacks or ["*"]), "--auto-approve", f"--parallelism={parallelism}"]
     if not synth:
         args.append("--skip-synth")
@@ -98,7 +98,7 @@ def cdktf(
     process = subprocess.Popen(
         args,
         cwd=PROJECT_ROOT,
-        env=env or cli_environment(),
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None, *, prog: str = "relay deploy|destroy") -
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Deploy or destroy stacks with the cdktf CLI (synthesizes first; RELAY_ENV picks the environment).",
-        epilog="Stacks deploy targets first, then home; naming one stack deploys or destroys it on its own.",
+        epilog="Home and the targets deploy side by side, then replication; naming one stack deploys or destroys it "
+        "on its own.",
     )
     parser.add_argument("verb", choices=["deploy", "destroy"], help="what to do with the stacks")
     parser.add_argument("stacks", nargs="*", help="stack names (default: every stack)")

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import enum
+import fcntl
 import functools
 import json
 import os
@@ -39,9 +41,10 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -665,6 +668,38 @@ def plugin_cache_warm() -> bool:
     return any(paths.plugin_cache_dir().glob("*/*/*/*/*"))
 
 
+@contextlib.contextmanager
+def _init_lock() -> Iterator[None]:
+    """One `terraform init` at a time, across threads and processes (suites running side by side):
+    two inits filling an empty plugin cache at once collide ("file exists")."""
+    lock_file = paths.state_root() / "plugin-cache.lock"
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with _INIT_LOCK, lock_file.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def warm_plugin_cache(env: dict[str, str]) -> None:
+    """Fill the shared plugin cache with the provider once, so that inits Terraform runs side by side
+    (cdktf deploys stacks in parallel) only read it."""
+    if plugin_cache_warm():
+        return
+    with _init_lock():
+        if plugin_cache_warm():
+            return
+        with tempfile.TemporaryDirectory(dir=paths.state_root(), prefix="plugin-cache-") as work:
+            config = {
+                "terraform": {"required_providers": {"aws": {"source": "hashicorp/aws", "version": provider_version()}}}
+            }
+            (Path(work) / "main.tf.json").write_text(json.dumps(config))
+            result = run(Path(work), "init", "-input=false", "-no-color", "-backend=false", env=env)
+    if result.returncode:
+        raise TerraformError(f"terraform init could not fill the plugin cache:\n{result.stderr or result.stdout}")
+
+
 def environment(source: ProviderSource | None = None) -> dict[str, str]:
     """Process environment for Terraform: the CLI configuration `source` needs, no telemetry, no prompts.
 
@@ -719,7 +754,7 @@ def init(stack: Path, env: dict[str, str], *, backend: bool = True) -> None:
         args.append("-backend=false")
     elif uses_s3_lockfile(stack):
         require_terraform(S3_LOCKFILE_TERRAFORM, f"the S3 backend's use_lockfile in {stack.name}")
-    with _INIT_LOCK:
+    with _init_lock():
         result = run(stack, *args, env=env)
     if result.returncode:
         raise TerraformError(f"terraform init failed in {stack.name}:\n{result.stderr or result.stdout}")

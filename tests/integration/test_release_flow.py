@@ -230,14 +230,14 @@ def target_deployed(release: Release, region: str) -> bool:
 @pytest.fixture
 def rebuilt(settled: Release):
     """A target region the test destroys and redeploys; put back afterwards if the test stopped half-way,
-    with the home stack re-applied so that replication uses the region's new key."""
+    with the replication stack re-applied so that replication uses the region's new key."""
     region = settled.config.target_regions[-1]
     yield region
     names = settled.names
     if not target_deployed(settled, region):
         deploy.cdktf("deploy", [names.target_stack(region)], synth=False)
     if replication_key(settled, region) != target_key(settled, region):
-        deploy.cdktf("deploy", [names.home_stack()], synth=False)
+        deploy.cdktf("deploy", [names.replication_stack()], synth=False)
 
 
 def test_a_target_region_can_be_destroyed_and_redeployed_while_the_others_keep_working(deployed: Release, rebuilt: str):
@@ -255,11 +255,11 @@ def test_a_target_region_can_be_destroyed_and_redeployed_while_the_others_keep_w
     )
     assert wait_for("it to finish", lambda: finished(deployed, kept, execution["pipelineExecutionId"])) == "Succeeded"
 
-    # The new region's key is a new key: the home stack, which reads it by alias, is applied again so
-    # that replication re-encrypts with it (the old one is pending deletion). Two runs: cdktf deploys
-    # stacks named together side by side, and home must read the new key only once it exists.
+    # The new region's key is a new key: the replication stack, which reads it by alias, is applied again
+    # so that replication re-encrypts with it (the old one is pending deletion). Two runs: cdktf deploys
+    # stacks named together side by side, and replication must read the new key only once it exists.
     deploy.cdktf("deploy", [stack], synth=False)
-    deploy.cdktf("deploy", [deployed.names.home_stack()], synth=False)
+    deploy.cdktf("deploy", [deployed.names.replication_stack()], synth=False)
     assert replication_key(deployed, rebuilt) == target_key(deployed, rebuilt)
     version_id, executions = run_release(deployed, "v3")
     assert set(executions) == set(deployed.config.target_regions)

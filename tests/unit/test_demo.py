@@ -18,7 +18,7 @@ from config.paths import PROJECT_ROOT
 from tools import demo
 from tools.wait import WaitTimeout, wait_for
 
-DEPLOY = "deploy 3 stacks with cdktf (targets first)"
+DEPLOY = "deploy 4 stacks with cdktf (replication last)"
 DESTROY = "destroy the deployed application and every stack"
 
 

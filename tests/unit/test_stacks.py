@@ -61,6 +61,11 @@ def all_stacks(synth) -> list[dict]:
     return [synth.stack(name) for name in synth.stacks]
 
 
+def bucket_stacks(synth) -> list[dict]:
+    """The stacks that own buckets: home and each target (replication only reads theirs)."""
+    return [synth.stack(synth.home), *(synth.stack(synth.target(r)) for r in synth.config.target_regions)]
+
+
 def release_bucket(stack: dict, region: str) -> str:
     """The release bucket's name as the target stack refers to it."""
     return ref(stack, "aws_s3_bucket", "bucket", bucket=f"relay-local-release-{region}")
@@ -70,12 +75,12 @@ def deploy_pipeline_arn(stack: dict, region: str) -> str:
     return ref(stack, "aws_codepipeline", "arn", name=f"relay-local-deploy-{region}")
 
 
-# --- home region: replication ---------------------------------------------------------------
+# --- replication stack (home region) -----------------------------------------------------------
 
 
 def test_release_bucket_has_one_replication_rule_per_target_region(local):
-    home = local.stack(local.home)
-    config = one(resources(home, "aws_s3_bucket_replication_configuration"))
+    replication = local.stack(local.replication)
+    config = one(resources(replication, "aws_s3_bucket_replication_configuration"))
     rules = config["rule"]
     assert [r["id"] for r in rules] == [f"release-to-{region}" for region in TARGETS]
     assert sorted(r["priority"] for r in rules) == [1, 2]
@@ -86,48 +91,68 @@ def test_release_bucket_has_one_replication_rule_per_target_region(local):
         assert rule["source_selection_criteria"] == {"sse_kms_encrypted_objects": {"status": "Enabled"}}
         destination = rule["destination"]
         assert destination["bucket"] == ref(
-            home, "aws_s3_bucket", "arn", data=True, bucket=f"relay-local-release-{region}"
+            replication, "aws_s3_bucket", "arn", data=True, bucket=f"relay-local-release-{region}"
         )
         assert destination["encryption_configuration"] == {
             "replica_kms_key_id": ref(
-                home, "aws_kms_alias", "target_key_arn", data=True, name=f"alias/relay-local-{region}"
+                replication, "aws_kms_alias", "target_key_arn", data=True, name=f"alias/relay-local-{region}"
             )
         }
         assert destination["storage_class"] == "STANDARD"
 
 
-def test_destinations_are_looked_up_by_name_with_the_target_regions_aliased_provider(local):
-    home = local.stack(local.home)
-    buckets = {b["bucket"]: b["provider"] for b in data_sources(home, "aws_s3_bucket")}
-    assert buckets == {f"relay-local-release-{r}": f"aws.{r.replace('-', '_')}" for r in TARGETS}
-    aliases = {a["name"]: a["provider"] for a in data_sources(home, "aws_kms_alias")}
-    assert aliases == {f"alias/relay-local-{r}": f"aws.{r.replace('-', '_')}" for r in TARGETS}
-    assert sorted(p["alias"] for p in home["provider"]["aws"]) == sorted(
+def test_buckets_and_keys_are_looked_up_by_name_with_each_regions_aliased_provider(local):
+    replication = local.stack(local.replication)
+    regions = ["eu-west-1", *TARGETS]
+    buckets = {b["bucket"]: b["provider"] for b in data_sources(replication, "aws_s3_bucket")}
+    assert buckets == {f"relay-local-release-{r}": f"aws.{r.replace('-', '_')}" for r in regions}
+    aliases = {a["name"]: a["provider"] for a in data_sources(replication, "aws_kms_alias")}
+    assert aliases == {f"alias/relay-local-{r}": f"aws.{r.replace('-', '_')}" for r in regions}
+    assert sorted(p["alias"] for p in replication["provider"]["aws"]) == sorted(
         r.replace("-", "_") for r in ["eu-west-1", *TARGETS]
     )
 
 
 def test_delete_marker_replication_and_storage_class_follow_the_configuration(prod):
-    rules = one(resources(prod.stack(prod.home), "aws_s3_bucket_replication_configuration"))["rule"]
+    rules = one(resources(prod.stack(prod.replication), "aws_s3_bucket_replication_configuration"))["rule"]
     assert {r["delete_marker_replication"]["status"] for r in rules} == {"Enabled"}
     assert {r["destination"]["storage_class"] for r in rules} == {"STANDARD_IA"}
 
 
 def test_replication_role_is_scoped_to_the_release_object_and_the_exact_keys(local):
-    home = local.stack(local.home)
-    role = next(r for r in resources(home, "aws_iam_role") if r["name"] == "relay-local-replication-eu-west-1")
+    replication = local.stack(local.replication)
+    role = next(r for r in resources(replication, "aws_iam_role") if r["name"] == "relay-local-replication-eu-west-1")
     assert json.loads(role["assume_role_policy"])["Statement"][0]["Principal"] == {"Service": "s3.amazonaws.com"}
-    policy = next(p for p in policies(home) if any(s.get("Sid") == "WriteReplicas" for s in p["Statement"]))
+    policy = next(p for p in policies(replication) if any(s.get("Sid") == "WriteReplicas" for s in p["Statement"]))
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
     assert by_sid["ReadSourceVersions"]["Resource"] == ["arn:aws:s3:::relay-local-release-eu-west-1/release/source.zip"]
     assert by_sid["WriteReplicas"]["Resource"] == [
-        ref(home, "aws_s3_bucket", "arn", data=True, bucket=f"relay-local-release-{r}") + "/release/source.zip"
+        ref(replication, "aws_s3_bucket", "arn", data=True, bucket=f"relay-local-release-{r}") + "/release/source.zip"
         for r in TARGETS
+    ]
+    assert by_sid["DecryptSource"]["Resource"] == [
+        ref(replication, "aws_kms_alias", "target_key_arn", data=True, name="alias/relay-local-eu-west-1")
     ]
     assert by_sid["DecryptSource"]["Condition"] == {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}
     encrypt = [s for sid, s in by_sid.items() if sid.startswith("EncryptReplicas")]
     assert sorted(s["Resource"] for s in encrypt) == sorted(
-        [ref(home, "aws_kms_alias", "target_key_arn", data=True, name=f"alias/relay-local-{r}")] for r in TARGETS
+        [ref(replication, "aws_kms_alias", "target_key_arn", data=True, name=f"alias/relay-local-{r}")] for r in TARGETS
+    )
+
+
+def test_home_and_targets_stand_alone_and_replication_is_deployed_after_them(local):
+    home = local.stack(local.home)
+    assert not resources(home, "aws_s3_bucket_replication_configuration")
+    assert set(home.get("data", {})) == {"aws_caller_identity"}, "home reads nothing of other stacks"
+    assert [p["alias"] for p in home["provider"]["aws"]] == ["eu_west_1"]
+    replication = local.stack(local.replication)
+    config = one(resources(replication, "aws_s3_bucket_replication_configuration"))
+    assert config["bucket"] == ref(
+        replication, "aws_s3_bucket", "id", data=True, bucket="relay-local-release-eu-west-1"
+    )
+    manifest = json.loads((local.outdir / "manifest.json").read_text())
+    assert sorted(manifest["stacks"][local.replication]["dependencies"]) == sorted(
+        [local.home, *(local.target(r) for r in TARGETS)]
     )
 
 
@@ -347,7 +372,8 @@ def test_target_stack_stands_alone_without_the_home_region(local, region):
 
 def test_every_bucket_is_versioned_kms_encrypted_private_tls_only_and_expires_old_versions(local, prod):
     for synth in (local, prod):
-        for stack in all_stacks(synth):
+        assert len(synth.stacks) == len(bucket_stacks(synth)) + 1
+        for stack in bucket_stacks(synth):
             buckets = resources(stack, "aws_s3_bucket")
             assert len(buckets) in (2, 3)
             for kind in ("versioning", "server_side_encryption_configuration", "public_access_block", "policy"):

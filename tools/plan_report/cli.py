@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
     names = options.stacks or [
         *(config.names.target_stack(region) for region in config.target_regions),
         config.names.home_stack(),
+        config.names.replication_stack(),
     ]
     out_dir = options.out_dir or paths.plans_dir(config.environment)
     title = f"Terraform plan: `{config.app}-{config.environment}`" + (" (emulator)" if config.emulator.enabled else "")

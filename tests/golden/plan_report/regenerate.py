@@ -10,14 +10,14 @@ already running there, and stopped at the end only if this script started it. Ap
 
 Scenarios, each saved as `fixtures/<scenario>/<stack>.json.gz` (`terraform show -json`, gzipped):
 
-- create:          first deployment (targets planned from empty, home planned once the targets exist)
+- create:          first deployment (targets and home planned from empty, replication once they exist)
 - no_changes:      the same configuration again, after apply
 - iam_policy:      `deploy.policy_file` = deploy-policy-changed.json (one statement changed, one added)
 - force_destroy:   `buckets.force_destroy` false -> true
 - plan_error:      `namespace` set, every stack planned at once: the targets plan (every bucket renamed,
-                   so replaced), home fails as it cannot find the renamed target buckets (errors.json)
-- replace_bucket:  the same change rolled out like `cdktf deploy '*'`: the targets' plans, then the
-                   home plan once the targets are applied (bucket replacements, replication rules)
+                   so replaced), replication fails as it cannot find the renamed buckets (errors.json)
+- replace_bucket:  the same change rolled out like `cdktf deploy '*'`: the targets' and home's plans,
+                   then the replication plan once they are applied (bucket replacements, replication rules)
 - oversize:        `planbig` deployed, then rolled out the same way: a report too large for one comment
 
 Everything applied is destroyed at the end (unless --keep). Last, the golden Markdown files are
@@ -79,15 +79,15 @@ class Fixtures:
         self.timings: dict[str, float] = {}
 
     def synth(self, **overrides) -> list[Path]:
-        """Synthesize `overrides` over the `local` environment; return the stack dirs, targets first."""
+        """Synthesize `overrides` over the `local` environment; return the stack dirs in deploy order."""
         overrides = {"emulator": {"endpoint": self.endpoint}, **overrides}
         config = load_config(environ={"RELAY_ENV": "local", "RELAY_OVERRIDES": json.dumps(overrides)})
         # Fresh stacks only: a stack left from another configuration must not be planned.
         shutil.rmtree(self.outdir / "stacks", ignore_errors=True)
-        app, home, targets = build_app(config, outdir=str(self.outdir))
-        app.synth()
+        built = build_app(config, outdir=str(self.outdir))
+        built.app.synth()
         # The local backend's state path is relative to the stack directory, so it lands in the work dir.
-        return [self.outdir / "stacks" / s.node.id for s in (*targets, home)]
+        return [self.outdir / "stacks" / s.node.id for s in (*built.targets, built.home, built.replication)]
 
     def plan(self, scenario: str, stacks: list[Path]) -> dict[str, dict]:
         started = time.monotonic()
@@ -112,12 +112,12 @@ class Fixtures:
         self._each("apply", stacks)
 
     def deploy(self, stacks: list[Path]) -> None:
-        """Every stack: targets first, then home (the last), which reads the targets' buckets and keys."""
+        """Every stack: targets and home first, then replication (the last), which reads their buckets and keys."""
         self._each("apply", stacks[:-1])
         self._each("apply", stacks[-1:])
 
     def destroy(self, stacks: list[Path]) -> None:
-        """Every stack: home first, then the targets."""
+        """Every stack: replication first, then the others."""
         self._each("destroy", stacks[-1:])
         self._each("destroy", stacks[:-1])
 
@@ -128,7 +128,7 @@ def save(scenario: str, plans: dict[str, dict], errors: dict[str, str] | None = 
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     for index, (name, plan) in enumerate(plans.items()):
-        # The index keeps the stacks' order (targets, then home) when the test reads the directory.
+        # The index keeps the stacks' order (targets, home, replication) when the test reads the directory.
         data = json.dumps(plan, indent=1, sort_keys=True).encode()
         (directory / f"{index:02d}-{name}.json.gz").write_bytes(gzip.compress(data, mtime=0))
     if errors:
@@ -148,32 +148,32 @@ def emulator_launcher():
 
 
 def roll_out(fixtures: Fixtures, scenario: str, stacks: list[Path]) -> dict[str, dict]:
-    """Plans of a change that renames target buckets, as `cdktf deploy '*'` meets it: the targets' plans,
-    then, once they are applied, the home plan (before, home cannot read the renamed buckets)."""
+    """Plans of a change that renames buckets, as `cdktf deploy '*'` meets it: the targets' and home's
+    plans, then, once they are applied, the replication plan (before, it cannot read the renamed buckets)."""
     plans = fixtures.plan(scenario, stacks[:-1])
     fixtures.apply(stacks[:-1])
-    return plans | fixtures.plan(f"{scenario}-home", stacks[-1:])
+    return plans | fixtures.plan(f"{scenario}-replication", stacks[-1:])
 
 
 def generate(fixtures: Fixtures, keep: bool) -> None:
     base = {"app": "plandemo", "buckets": {"force_destroy": False}}
     renamed = {**base, "namespace": "acme"}
     stacks = fixtures.synth(**base)
-    targets, home = stacks[:-1], stacks[-1:]
+    standalone, replication = stacks[:-1], stacks[-1:]
     applied = base
     try:
-        created = fixtures.plan("create-targets", targets)
-        fixtures.apply(targets)
-        created |= fixtures.plan("create-home", home)
+        created = fixtures.plan("create-standalone", standalone)
+        fixtures.apply(standalone)
+        created |= fixtures.plan("create-replication", replication)
         save("create", created)
-        fixtures.apply(home)
+        fixtures.apply(replication)
         save("no_changes", fixtures.plan("no_changes", stacks))
         fixtures.synth(**base, deploy={"policy_file": str(CHANGED_POLICY)})
         save("iam_policy", fixtures.plan("iam_policy", stacks))
         fixtures.synth(**{**base, "buckets": {"force_destroy": True}})
         save("force_destroy", fixtures.plan("force_destroy", stacks))
         fixtures.synth(**renamed)
-        # Planning every stack at once fails for home, which cannot find the renamed target buckets yet.
+        # Planning every stack at once fails for replication, which cannot find the renamed buckets yet.
         failed = plan_report.plan_stacks(stacks, fixtures.work / "plans" / "plan_error", fixtures.env)
         save("plan_error", failed.plans, failed.errors)
         applied = renamed
