@@ -715,6 +715,11 @@ def environment(source: ProviderSource | None = None) -> dict[str, str]:
         env.pop("TF_PLUGIN_CACHE_DIR", None)
     else:
         env["TF_PLUGIN_CACHE_DIR"] = str(cache)
+        # By default an init whose stack has no lock file yet installs from the source and rewrites the
+        # cache entry, under the feet of inits running beside it (suites and stacks run in parallel):
+        # "no package ... cached in .terraform/providers". With this, a filled cache is only read.
+        # The stacks' lock files live in cdktf.out, never committed.
+        env["TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE"] = "1"
     env.update(CHECKPOINT_DISABLE="1", TF_IN_AUTOMATION="1", TF_INPUT="0")
     return env
 
