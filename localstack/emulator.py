@@ -11,7 +11,8 @@ interpreter, builds a dedicated venv for the emulator and runs LocalStack from i
     status   exit 0 when running, 3 when stopped
     logs     print the last lines of the emulator log (-n LINES)
     wait     wait until healthy (does not start)
-    clean    stop, delete logs and data (--all: the venv too)
+    clean    stop, delete logs and data (--all: the venv too); git repositories are kept
+    repo     create the local git repository behind a connection (owner/name), print its push URL
 
 Every verb takes `--port` (default `RELAY_EMULATOR_PORT`, else 4566).
 
@@ -44,6 +45,11 @@ Stop: SIGTERM starts LocalStack's orderly shutdown (usually 1-3 s); what still r
 seconds, the process and every process of its group or below it, is killed. Only the process the
 pid file names, and only while its command line is LocalStack's and its working directory is this
 state dir's, counts as this emulator.
+
+Git host: `repo owner/name` creates the bare repository `<root>/emulator/git/<owner>/<name>.git`
+(with the hook that tells the running emulator about pushes) and prints the URL plain `git push`
+accepts; it works whether or not the emulator runs. LocalStack gets the folder as
+`RELAY_EMULATOR_GIT_ROOT`; the plugin's connection source action and push triggers read it.
 
 Launch settings: `CFN_IGNORE_UNSUPPORTED_RESOURCE_TYPES=0` unless the caller's environment sets
 it, so that CloudFormation fails a stack with a resource type LocalStack cannot create instead
@@ -98,7 +104,7 @@ PLUGIN_DIR = HERE / "plugin"
 # proves the plugin distribution is installed and its entry points were discovered.
 PLUGIN_SERVICES = ("codepipeline", "codebuild", "cloudtrail", "codestar-connections")
 MIN_PY = (3, 12)
-VERBS = ("start", "stop", "status", "logs", "wait", "clean")
+VERBS = ("start", "stop", "status", "logs", "wait", "clean", "repo")
 DEFAULT_PORT = 4566
 
 EXIT_ERROR = 1
@@ -363,6 +369,7 @@ class Emulator:
         self.tmp = self.dir / "tmp"
         self.cache = self.dir / "cache"
         self.build = self.dir / "plugin-build"
+        self.git_root = self.dir / "git"
         self.lock_file = self.dir / "launcher.lock"
         self.users = self.dir / "users"
         self.started_for_users = self.dir / "started-for-users"
@@ -497,6 +504,7 @@ class Emulator:
                 "FILESYSTEM_ROOT": str(self.filesystem),
                 "TMPDIR": str(self.tmp),
                 "XDG_CACHE_HOME": str(self.cache),
+                "RELAY_EMULATOR_GIT_ROOT": str(self.git_root),
                 "GATEWAY_LISTEN": f"127.0.0.1:{self.port}",
                 "LOCALSTACK_HOST": f"localhost.localstack.cloud:{self.port}",
                 "PERSISTENCE": "0",
@@ -868,6 +876,26 @@ def _cmd_clean(emulator: Emulator, args: argparse.Namespace) -> int:
     return 0
 
 
+def _git_repos():
+    """The plugin's git host module (standard library only, importable without LocalStack)."""
+    if str(PLUGIN_DIR) not in sys.path:
+        sys.path.insert(0, str(PLUGIN_DIR))
+    from relay_emulator import git_repos
+
+    return git_repos
+
+
+def _cmd_repo(emulator: Emulator, args: argparse.Namespace) -> int:
+    git_repos = _git_repos()
+    try:
+        path, created = git_repos.ensure_repository(emulator.git_root, args.repository)
+    except (git_repos.RepositoryIdError, git_repos.GitError) as error:
+        raise LauncherError(str(error)) from None
+    emulator.say(f"repository {args.repository} {'created' if created else 'exists'} at {path}")
+    print(git_repos.url_of(path))
+    return 0
+
+
 def _positive_int(raw: str) -> int:
     try:
         value = int(raw)
@@ -912,7 +940,17 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "status": ("report whether the emulator runs", "Exit 0 when running and healthy, 3 otherwise."),
         "logs": ("print the last lines of the emulator log", None),
         "wait": ("wait until the running emulator is healthy (does not start it)", "Exit 1 when it is not running."),
-        "clean": ("stop the emulator and delete its logs and data", None),
+        "clean": (
+            "stop the emulator and delete its logs and data",
+            "The git repositories of `repo` are kept (they hold your commits).",
+        ),
+        "repo": (
+            "create the local git repository behind a connection and print the URL to push to",
+            "REPOSITORY is a connection's FullRepositoryId, owner/name. Creates the bare repository "
+            "<state>/emulator/git/<owner>/<name>.git unless it exists (with a hook that tells the running "
+            "emulator about each push), then prints its file URL: `git push <url> main`. Works whether or "
+            "not the emulator runs.",
+        ),
     }
     handlers: dict[str, Callable[[Emulator, argparse.Namespace], int]] = {
         "start": _cmd_start,
@@ -921,6 +959,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "logs": _cmd_logs,
         "wait": _cmd_wait,
         "clean": _cmd_clean,
+        "repo": _cmd_repo,
     }
     for verb in VERBS:
         summary, details = helps[verb]
@@ -932,6 +971,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
             sub.add_argument("-n", "--lines", type=_positive_int, default=100, help="how many lines (default 100)")
         if verb == "clean":
             sub.add_argument("--all", action="store_true", help="remove the venv too (only this state dir's own)")
+        if verb == "repo":
+            sub.add_argument("repository", metavar="REPOSITORY", help="owner/name (the connection's FullRepositoryId)")
     return parser
 
 

@@ -42,7 +42,7 @@ class Verb:
 
 VERBS = (
     Verb("demo", "deploy every stack to the emulator, ship one release and follow it into every region", "tools.demo"),
-    Verb("emulator", "the local emulator: start, stop, status, logs, wait, clean", "localstack/emulator.py"),
+    Verb("emulator", "the local emulator: start, stop, status, logs, wait, clean, repo", "localstack/emulator.py"),
     Verb("synth", "validate the configuration and synthesize every stack into cdktf.out/", "main.py"),
     Verb(
         "deploy",

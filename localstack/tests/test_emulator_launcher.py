@@ -115,6 +115,42 @@ def test_port_in_use_is_a_clear_error(tmp_path):
     assert not (tmp_path / "emulator" / "venv").exists()
 
 
+def test_repo_creates_a_bare_repository_with_its_hook_without_an_emulator(tmp_path):
+    env = {"RELAY_STATE_DIR": str(tmp_path), "RELAY_EMULATOR_PORT": str(free_port())}
+    first = run("repo", "acme/app", **env)
+    assert first.returncode == 0, first.stderr
+    bare = tmp_path / "emulator" / "git" / "acme" / "app.git"
+    assert first.stdout.splitlines()[-1] == bare.resolve().as_uri()
+    assert "created" in first.stdout and (bare / "HEAD").exists()
+    hook = bare / "hooks" / "post-receive"
+    assert os.access(hook, os.X_OK) and "acme/app" in hook.read_text()
+    again = run("repo", "acme/app", **env)
+    assert again.returncode == 0 and "exists" in again.stdout
+    assert again.stdout.splitlines()[-1] == first.stdout.splitlines()[-1]
+    # plain git pushes to the printed URL; with no emulator the hook says so and the push succeeds
+    work = tmp_path / "work"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    for cmd in (["init", "-q", "-b", "main", str(work)], ["-C", str(work), "commit", "-q", "--allow-empty", "-m", "x"]):
+        subprocess.run([*git, *cmd], check=True, env=clean_env)
+    push = subprocess.run(
+        [*git, "-C", str(work), "push", first.stdout.splitlines()[-1], "main"],
+        capture_output=True,
+        text=True,
+        env=clean_env,
+    )
+    assert push.returncode == 0, push.stderr
+    assert "has not run for this git host; push stored" in push.stderr
+
+
+@pytest.mark.parametrize("repository", ["app", "a/b/c", "acme/app.git", "acme-/app", "acme/../x"])
+def test_repo_rejects_an_invalid_repository_id_saying_what_is_allowed(tmp_path, repository):
+    out = run("repo", repository, RELAY_STATE_DIR=str(tmp_path))
+    assert out.returncode == 1
+    assert "owner/name" in out.stderr and repr(repository) in out.stderr
+    assert not (tmp_path / "emulator" / "git").exists() or not any((tmp_path / "emulator" / "git").rglob("HEAD"))
+
+
 # --------------------------------------------------------------------------- importable API
 
 
@@ -159,6 +195,7 @@ def test_launch_environment_gives_localstack_its_own_folders(tmp_path):
         str(own / "cache"),
     }
     assert env["GATEWAY_LISTEN"] == "127.0.0.1:4600"
+    assert env["RELAY_EMULATOR_GIT_ROOT"] == str(own / "git")
     assert env["CFN_IGNORE_UNSUPPORTED_RESOURCE_TYPES"] == "0"
     assert "PYTHONPATH" not in env and "VIRTUAL_ENV" not in env
     chosen = launcher.Emulator(4600, environ={**environ, "CFN_IGNORE_UNSUPPORTED_RESOURCE_TYPES": "1"})

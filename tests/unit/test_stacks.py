@@ -179,7 +179,7 @@ def test_codebuild_zips_the_source_and_publishes_it_under_the_release_key(local)
     assert variables["RELEASE_BUCKET"] == ref(home, "aws_s3_bucket", "bucket", bucket="relay-local-release-eu-west-1")
     assert variables["RELEASE_KEY"] == "release/source.zip"
     buildspec = project["source"]["buildspec"]
-    assert "zip -q -r -X /tmp/release.zip ." in buildspec
+    assert """zip -q -r -X "$release_zip" .""" in buildspec
     # The shell's ${VAR} reaches Terraform escaped, so it stays a literal for bash.
     assert "s3://$${RELEASE_BUCKET}/$${RELEASE_KEY}" in buildspec
     assert project["encryption_key"] == ref(home, "aws_kms_key", "arn")

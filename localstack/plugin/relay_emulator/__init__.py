@@ -4,10 +4,14 @@ Adds to the open-source LocalStack core what relay's cross-region delivery pipel
 
 * ``replication``    - an S3 replication engine (LocalStack only stores the configuration);
 * ``codepipeline``   - a CodePipeline API with real executions (provider / engine / one module
-  per action kind: S3 source, CloudFormation deploy, "not emulated");
+  per action kind: S3 source, connection source on local git, CodeBuild, CloudFormation deploy,
+  "not emulated");
 * ``events_target``  - EventBridge delivery to CodePipeline targets;
 * ``connections``    - a CodeStar Connections / CodeConnections API (not in moto);
-* ``codebuild``      - CodeBuild projects as Terraform declares them (moto's lack UpdateProject);
+* ``codebuild``      - CodeBuild projects as Terraform declares them, and builds that run the
+  buildspec as local processes (no container);
+* ``git_repos``      - the git host: local bare repositories behind connections, their push hook,
+  the route pushes start pipelines through;
 * ``cloudtrail``     - moto's CloudTrail with its bucket check pointed at LocalStack's S3;
 * ``trail_events``   - S3 data events of logging trails: EventBridge events and log files;
 * ``cloudformation`` - stacks with a resource type LocalStack cannot create fail, naming it;
@@ -17,7 +21,8 @@ Adds to the open-source LocalStack core what relay's cross-region delivery pipel
 * ``hooks``          - the ``on_infra_start`` hook that patches LocalStack's seams;
 * ``common``         - errors, clock, internal clients, tags, the bounded wait (shared);
 * ``core``           - the pure cores (no LocalStack import): replication rules, CloudTrail
-  selectors and records, pipeline declarations, CloudFormation deploy decisions.
+  selectors and records, pipeline declarations, CloudFormation deploy decisions, buildspecs,
+  git push triggers.
 
 State lives in LocalStack stores (per account and region); patches go through
 ``localstack.utils.patch``. This package is installed into LocalStack's own venv; relay

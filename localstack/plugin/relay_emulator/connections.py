@@ -4,10 +4,13 @@ Emulated: what Terraform's ``aws_codestarconnections_connection`` and host resou
 connections, hosts and their tags (create, get, list, delete, tag, untag), per account and
 region in LocalStack stores, tags through LocalStack's ``Tags``.
 
-Not emulated: the OAuth handshake that makes a connection AVAILABLE in AWS (it happens in a
-browser). Connections are created ``PENDING`` as in AWS; since ``UpdateConnectionStatus`` is
-not an AWS API, the tag ``relay:emulator-status=AVAILABLE`` at creation sets the status for
-tests. Nothing is ever fetched from a source provider.
+The provider behind every connection is the emulator's git host (``git_repos``): the
+``CodeStarSourceConnection`` source action and git push triggers read its repositories.
+Connections are created ``PENDING`` as in AWS. The OAuth handshake that makes one AVAILABLE in
+AWS happens in a browser; its local stand-in is the repository: the first time a pipeline uses a
+PENDING connection for a repository that exists in the git host, the connection becomes
+AVAILABLE (``connection_for_use``). The tag ``relay:emulator-status=<STATUS>`` at creation sets
+a status that stays (``PENDING`` included, to keep a connection from being used).
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from localstack.utils.tagging import Tags
 from relay_emulator.common import StoreBacked, err, tag_list, tag_map
 
 STATUS_TAG = "relay:emulator-status"
+AVAILABLE = "AVAILABLE"
+# connection_for_use changes a connection's status outside any request
+_status_lock = threading.Lock()
 
 
 class ConnectionsStore(BaseStore):
@@ -184,3 +190,35 @@ class CodeConnectionsProvider(_ConnectionsBase):
     service = "codeconnections"
     version = "2023-12-01"
     stores = codeconnections_stores
+
+
+class ConnectionUnusable(Exception):
+    """A pipeline cannot use the connection; the message names it and why."""
+
+
+_STORES = {"codestar-connections": codestar_connections_stores, "codeconnections": codeconnections_stores}
+
+
+def connection_for_use(arn: str, repository_exists: bool) -> dict:
+    """The connection a source action or push trigger uses (a copy), AVAILABLE as AWS requires.
+
+    A PENDING connection without an explicit status tag completes its local handshake (becomes
+    AVAILABLE) when the repository exists in the git host; ConnectionUnusable otherwise.
+    """
+    parts = (arn or "").split(":")
+    if len(parts) < 6 or parts[0] != "arn" or parts[2] not in _STORES or not parts[5].startswith("connection/"):
+        raise ConnectionUnusable(
+            f"ConnectionArn {arn!r} is not a CodeStar Connections or CodeConnections connection ARN"
+        )
+    store = _STORES[parts[2]][parts[4]][parts[3]]
+    with _status_lock:
+        conn = store.connections.get(arn)
+        if conn is None:
+            raise ConnectionUnusable(f"Connection {arn} does not exist")
+        explicit = store.tags.get_tags(arn).get(STATUS_TAG)
+        if conn["ConnectionStatus"] == "PENDING" and not explicit and repository_exists:
+            conn["ConnectionStatus"] = AVAILABLE
+        if conn["ConnectionStatus"] != AVAILABLE:
+            how = f" (tag {STATUS_TAG}={explicit})" if explicit else ""
+            raise ConnectionUnusable(f"Connection {arn} is {conn['ConnectionStatus']}{how}, not {AVAILABLE}")
+        return dict(conn)

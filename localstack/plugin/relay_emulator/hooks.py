@@ -3,7 +3,8 @@
 The open-source core does not load ``localstack.extensions`` plugins, but it runs every plux
 plugin in the ``localstack.hooks.on_infra_start`` namespace before serving requests, which is
 early enough to patch classes before the S3, EventBridge and CloudFormation providers are
-instantiated. Every patch goes through ``localstack.utils.patch``.
+instantiated. Every patch goes through ``localstack.utils.patch``. It also adds the internal
+route the git host's hooks report pushes to (``git_repos.pushes``).
 """
 
 import logging
@@ -16,6 +17,7 @@ LOG = logging.getLogger(__name__)
 @on_infra_start(priority=10)
 def relay_emulator_install():
     from relay_emulator import cloudformation, events_target, network, replication, storage, trail_events
+    from relay_emulator.git_repos import pushes
 
     network.bind_to_listen_host()
     storage.keep_s3_storage_in_own_folder()
@@ -23,7 +25,8 @@ def relay_emulator_install():
     events_target.install()
     trail_events.install()
     cloudformation.install()
+    pushes.register()
     LOG.info(
         "relay emulator plugin installed (S3 replication, CodePipeline event target, CloudTrail data events, "
-        "CloudFormation unsupported-type guard)"
+        "CloudFormation unsupported-type guard, git push route)"
     )

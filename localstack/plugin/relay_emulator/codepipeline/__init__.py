@@ -10,6 +10,8 @@ this is a self-contained service:
 * ``engine``   - runs an execution on a background thread, stage by stage, actions by
   ``runOrder``; it changes execution state only under the pipeline's lock.
 * ``actions``  - one module per action kind: ``s3_source`` (``Source/AWS/S3``),
-  ``cloudformation`` (``Deploy/AWS/CloudFormation``, one function per ActionMode) and
-  ``not_emulated`` (any other provider: recorded as Succeeded with a summary that says so).
+  ``connection_source`` (``Source/AWS/CodeStarSourceConnection``, from a local git repository),
+  ``codebuild_build`` (``Build/AWS/CodeBuild``, a real build), ``cloudformation``
+  (``Deploy/AWS/CloudFormation``, one function per ActionMode) and ``not_emulated`` (any other
+  provider: recorded as Succeeded with a summary that says so).
 """

@@ -61,6 +61,14 @@ def run_action(run: ActionRun) -> ActionResult:
     kind = action_kind(run.action)
     if kind == ("Source", "AWS", "S3"):
         return s3_source.run(run)
+    if kind == ("Source", "AWS", "CodeStarSourceConnection"):
+        from relay_emulator.codepipeline.actions import connection_source
+
+        return connection_source.run(run)
+    if kind == ("Build", "AWS", "CodeBuild"):
+        from relay_emulator.codepipeline.actions import codebuild_build
+
+        return codebuild_build.run(run)
     if kind == ("Deploy", "AWS", "CloudFormation"):
         return cloudformation.run(run)
     return not_emulated.run(run)

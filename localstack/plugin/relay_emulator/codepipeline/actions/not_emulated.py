@@ -1,4 +1,4 @@
-"""Any action kind the plugin does not emulate (CodeBuild, Manual approval, ...).
+"""Any action kind the plugin does not emulate (Manual approval, ...).
 
 Recorded as Succeeded with a summary that says it was not emulated, so a pipeline with such a
 stage still runs its emulated stages; nothing is built or approved.

@@ -1,13 +1,17 @@
-"""CodeBuild projects for LocalStack (what Terraform's ``aws_codebuild_project`` needs).
+"""CodeBuild for LocalStack: projects as Terraform's ``aws_codebuild_project`` needs them, and
+builds that really run.
 
-moto's CodeBuild has no UpdateProject and drops fields it does not model, which makes Terraform
-see perpetual diffs. This provider stores each project as declared, adds the server-side
-fields and defaults AWS returns (arn, created, lastModified, timeouts, badge, encryptionKey,
-projectVisibility), and answers BatchGetProjects / ListProjects / UpdateProject /
-DeleteProject. Projects live in a LocalStack store, per account and region.
+Projects: moto's CodeBuild has no UpdateProject and drops fields it does not model, which makes
+Terraform see perpetual diffs. This provider stores each project as declared, adds the
+server-side fields and defaults AWS returns (arn, created, lastModified, timeouts, badge,
+encryptionKey, projectVisibility), and answers BatchGetProjects / ListProjects / UpdateProject /
+DeleteProject.
 
-Not emulated: builds. relay's pipeline records CodeBuild actions as "not emulated" (see
-``codepipeline.actions.not_emulated``); the build APIs answer NotImplemented.
+Builds: StartBuild, BatchGetBuilds, ListBuilds, ListBuildsForProject and StopBuild. A build runs
+the buildspec's commands as local processes of the emulator's user (no container), see
+``codebuild.runner``; the pipeline's CodeBuild action starts builds through ``start_build``.
+Projects and builds live in a LocalStack store, per account and region. Other operations answer
+NotImplemented.
 """
 
 from __future__ import annotations
@@ -22,9 +26,12 @@ from relay_emulator.common import StoreBacked, err, now
 
 
 class CodeBuildStore(BaseStore):
-    """Projects of one account and region, by name, as AWS returns them."""
+    """Projects of one account and region, by name, as AWS returns them; their builds by id,
+    and the last build number of each project."""
 
     projects: dict[str, dict] = LocalAttribute(default=dict)
+    builds: dict = LocalAttribute(default=dict)  # build id -> runner.Build, oldest first
+    build_numbers: dict[str, int] = LocalAttribute(default=dict)
 
 
 # Region names are not validated: botocore's endpoint lists lag the regions AWS serves.
@@ -36,8 +43,24 @@ def _name_of(value: str) -> str:
     return value.rsplit(":project/", 1)[-1] if value else value
 
 
+def _build_id_of(value: str) -> str:
+    """Builds may be named by id (``project:uuid``) or ARN."""
+    return value.rsplit(":build/", 1)[-1] if value else value
+
+
+PAGE_SIZE = 100  # ListBuilds / ListBuildsForProject return at most 100 ids per call
+
+
+def _page(ids: list, token: str | None) -> dict:
+    start = int(token) if token and token.isdigit() else 0
+    out = {"ids": ids[start : start + PAGE_SIZE]}
+    if start + PAGE_SIZE < len(ids):
+        out["nextToken"] = str(start + PAGE_SIZE)
+    return out
+
+
 class CodeBuildProvider(StoreBacked):
-    """CodeBuild project handlers; every other operation answers NotImplemented."""
+    """CodeBuild project and build handlers; every other operation answers NotImplemented."""
 
     service = "codebuild"
     version = "2016-10-06"
@@ -106,3 +129,50 @@ class CodeBuildProvider(StoreBacked):
         with self._lock:
             self.store(context).projects.pop(_name_of(request.get("name")), None)
         return {}
+
+    # --- builds ---------------------------------------------------------------------------
+
+    @handler("StartBuild", expand=False)
+    def start_build(self, context: RequestContext, request: dict) -> dict:
+        from relay_emulator.codebuild import runner
+
+        build = runner.start_build(context.account_id, context.region, request, initiator=runner.ROOT_INITIATOR)
+        return {"build": build.describe()}
+
+    @handler("BatchGetBuilds", expand=False)
+    def batch_get_builds(self, context: RequestContext, request: dict) -> dict:
+        builds = self.store(context).builds
+        found, missing = [], []
+        for value in request.get("ids") or []:
+            build = builds.get(_build_id_of(value))
+            if build is None:
+                missing.append(value)
+            else:
+                found.append(build.describe())
+        return {"builds": found, "buildsNotFound": missing}
+
+    @handler("ListBuilds", expand=False)
+    def list_builds(self, context: RequestContext, request: dict) -> dict:
+        ids = list(self.store(context).builds)
+        if request.get("sortOrder") != "ASCENDING":
+            ids.reverse()
+        return _page(ids, request.get("nextToken"))
+
+    @handler("ListBuildsForProject", expand=False)
+    def list_builds_for_project(self, context: RequestContext, request: dict) -> dict:
+        store = self.store(context)
+        name = _name_of(request.get("projectName"))
+        if name not in store.projects:
+            raise err("ResourceNotFoundException", f"Project cannot be found: {request.get('projectName')}")
+        ids = [build_id for build_id, build in store.builds.items() if build.project_name == name]
+        if request.get("sortOrder") != "ASCENDING":
+            ids.reverse()
+        return _page(ids, request.get("nextToken"))
+
+    @handler("StopBuild", expand=False)
+    def stop_build(self, context: RequestContext, request: dict) -> dict:
+        build = self.store(context).builds.get(_build_id_of(request.get("id")))
+        if build is None:
+            raise err("ResourceNotFoundException", f"Build {request.get('id')} does not exist")
+        build.stop()
+        return {"build": build.describe()}
