@@ -335,11 +335,11 @@ def _check_policy_file(policy_file: str | None, root: Path) -> list[Problem]:
     return []
 
 
-def _check_names(names: Names, home: str, targets: list[str]) -> list[Problem]:
+def _check_names(names: Names, home: str, targets: list[str], *, connection: bool) -> list[Problem]:
     # Names embed the regions; an unknown region is reported on its own and would only add noise here.
     known = catalog.partitions()
     try:
-        names.all_for(home, [region for region in targets if region in known])
+        names.all_for(home, [region for region in targets if region in known], connection=connection)
     except InvalidName as error:
         return [Problem((("app",), ("environment",), ("namespace",)), str(error))]
     return []
@@ -375,7 +375,10 @@ def _cross_field_problems(settings: Mapping[str, Any], root: Path) -> list[Probl
         problems += _check_policy_file(policy_file, root)
     parts = (valid("app"), valid("environment"), valid("namespace"))
     if home_known and targets is not _UNSET and _UNSET not in parts:
-        problems += _check_names(Names(*parts), home, targets)
+        creates_connection = (
+            valid("source", "provider") is SourceProvider.CONNECTION and valid("source", "connection_arn") is None
+        )
+        problems += _check_names(Names(*parts), home, targets, connection=creates_connection)
     return problems
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 # (limit, pattern) per kind of name; from the AWS service quotas and API references.
 LIMITS: dict[str, tuple[int, str]] = {
     "bucket": (63, r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"),
+    "connection": (32, r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
     "iam_role": (64, r"^[\w+=,.@-]+$"),
     "pipeline": (100, r"^[A-Za-z0-9.@_-]+$"),
     "codebuild_project": (150, r"^[A-Za-z0-9][A-Za-z0-9_-]+$"),
@@ -95,13 +96,18 @@ class Names:
         """Terraform stack of one target region."""
         return self._check("stack", f"{self._base}-target-{region}")
 
+    def connection(self) -> str:
+        """CodeConnections connection `<app>-<env>-source` the home stack creates when none is given."""
+        return self._check("connection", f"{self._base}-source")
+
     def replication_stack(self) -> str:
         """Terraform stack of the replication from the home region to the targets (in the home region)."""
         return self._check("stack", f"{self._base}-replication")
 
-    def all_for(self, home_region: str, target_regions: list[str]) -> list[str]:
-        """Compute every name of a deployment, so a bad one fails before anything is built."""
-        names = [self.home_stack(), self.replication_stack()]
+    def all_for(self, home_region: str, target_regions: list[str], *, connection: bool = False) -> list[str]:
+        """Compute every name of a deployment, so a bad one fails before anything is built (the
+        connection's only when the home stack creates it)."""
+        names = [self.home_stack(), self.replication_stack(), *([self.connection()] if connection else [])]
         names += [self.codebuild_project(home_region), self.log_group(home_region)]
         names += [self.pipeline("release", home_region), self.kms_alias(home_region)]
         names += [self.bucket(p, home_region) for p in ("release", "artifacts")]

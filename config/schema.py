@@ -52,13 +52,26 @@ class SourceProvider(StrEnum):
     CODECOMMIT = "codecommit"
 
 
+class ConnectionProviderType(StrEnum):
+    """The git host of a connection the home stack creates."""
+
+    GITHUB = "GitHub"
+    GITLAB = "GitLab"
+    BITBUCKET = "Bitbucket"
+
+
 class SourceConfig(_Strict):
     """The git repository and branch whose pushes and merges start a release."""
 
     provider: SourceProvider = SourceProvider.CONNECTION
     """`connection` (a CodeConnections/CodeStar connection to GitHub, GitLab or Bitbucket; default) or `codecommit`."""
     connection_arn: str | None = None
-    """ARN of an existing, already authorised connection. Required when provider is `connection`."""
+    """ARN of an existing, already authorised connection in the home region. Default: none, and the home
+    stack creates the connection `<app>-<env>-source` (on AWS it starts PENDING: authorise it once in the
+    console, Developer Tools > Connections, before the first push). Only with provider `connection`."""
+    connection_provider_type: ConnectionProviderType = ConnectionProviderType.GITHUB
+    """Git host of the connection the home stack creates (`GitHub`, `GitLab` or `Bitbucket`); default
+    `GitHub`. Ignored when `connection_arn` names an existing connection."""
     repository: str
     """`owner/name` for a connection; the repository name for CodeCommit. Required."""
     branch: Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -79,9 +92,7 @@ class SourceConfig(_Strict):
     @model_validator(mode="after")
     def _provider_fields(self) -> SourceConfig:
         if self.provider is SourceProvider.CONNECTION:
-            if not self.connection_arn:
-                raise ValueError("connection_arn is required when provider is 'connection'")
-            if not CONNECTION_ARN.match(self.connection_arn):
+            if self.connection_arn is not None and not CONNECTION_ARN.match(self.connection_arn):
                 raise ValueError(
                     f"connection_arn {self.connection_arn!r} is malformed; allowed: "
                     "arn:aws:codeconnections:<region>:<12-digit account>:connection/<uuid> "

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from config.paths import PROJECT_ROOT
-from config.schema import RelayConfig
-from modules.cdk_seam import Construct
+from config.schema import RelayConfig, SourceProvider
+from modules.cdk_seam import Construct, aws
 from modules.release_pipeline import ReleasePipeline, ReleasePipelineProps
 from regions import catalog
 from stacks.base import RelayStack
@@ -30,6 +30,19 @@ class HomeStack(RelayStack):
         self.release_bucket = self.bucket("release-bucket", "release", self.key.arn)
         self.artifact_bucket = self.bucket("artifact-bucket", "artifacts", self.key.arn)
         source = config.source
+        self.connection = None
+        connection_arn = source.connection_arn
+        if source.provider is SourceProvider.CONNECTION and connection_arn is None:
+            # No existing connection named: create one (on AWS it waits PENDING for a person to authorise
+            # it in the console; the emulator backs it with a local git repository).
+            self.connection = aws.codestarconnections_connection.CodestarconnectionsConnection(
+                self,
+                "connection",
+                provider=provider,
+                name=names.connection(),
+                provider_type=source.connection_provider_type.value,
+            )
+            connection_arn = self.connection.arn
         self.pipeline = ReleasePipeline(
             self,
             "pipeline",
@@ -40,7 +53,7 @@ class HomeStack(RelayStack):
                 build_role_name=names.role("build", region),
                 branch=source.branch,
                 repository=source.repository,
-                connection_arn=source.connection_arn,
+                connection_arn=connection_arn,
                 source_trigger_role_name=names.role("source-trigger", region),
                 source_trigger_rule_name=names.event_rule("source-push", region),
                 buildspec=(root / BUILDSPEC).read_text(),
@@ -52,3 +65,9 @@ class HomeStack(RelayStack):
         self.output("kms_key_arn", self.key.arn, "Key of the home region's buckets, artifacts and logs")
         self.output("pipeline_name", self.pipeline.pipeline.name, "Pipeline started by pushes to the branch")
         self.output("codebuild_project", self.pipeline.project.name, "Build that zips and publishes the release")
+        if self.connection is not None:
+            self.output(
+                "connection_arn",
+                self.connection.arn,
+                "Connection the pipeline reads the repository through (authorise it once: it starts PENDING)",
+            )

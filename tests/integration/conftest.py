@@ -80,6 +80,8 @@ def find_leftovers(release: Release) -> list[str]:
         found += [f"trail {t['Name']} ({region})" for t in trails if t["Name"].startswith(prefix)]
         if release.deployed_stack(region):
             found.append(f"stack {config.deploy.stack_name} ({region})")
+    connections = release.clients("codestar-connections", config.home_region).list_connections()["Connections"]
+    found += [f"connection {c['ConnectionName']}" for c in connections if c["ConnectionName"] == names.connection()]
     roles = release.clients("iam", config.home_region).list_roles()["Roles"]
     found += [f"role {r['RoleName']}" for r in roles if r["RoleName"].startswith(prefix)]
     return found

@@ -86,7 +86,6 @@ BAD = [
         ["source", "malformed", "arn:aws:codeconnections"],
         id="malformed-arn",
     ),
-    pytest.param({"source": {"connection_arn": None}}, ["source", "connection_arn is required"], id="missing-arn"),
     pytest.param(
         {"source": {"connection_arn": VALID["source"]["connection_arn"].replace("eu-west-1", "us-east-1")}},
         ["source.connection_arn", "us-east-1", "home region"],
@@ -152,6 +151,17 @@ def test_every_problem_is_reported_in_the_one_message():
     lines = str(raised.value).splitlines()
     assert any(line.startswith("app:") for line in lines)
     assert any(line.startswith("deploy.stack_name:") for line in lines)
+
+
+def test_without_a_connection_arn_the_home_stack_creates_one_whose_name_must_fit():
+    config = validate(settings(source={"connection_arn": None}))
+    assert config.source.connection_arn is None
+    assert config.source.connection_provider_type == "GitHub"
+    long_names = {"app": "aaaaaaaaaaaaaaaa", "environment": "eeeeeeeeee"}
+    with pytest.raises(ConfigError, match="connection name 'aaaaaaaaaaaaaaaa-eeeeeeeeee-source' has 34 characters"):
+        validate(settings(source={"connection_arn": None}, **long_names))
+    # an existing connection is used as it is: the name relay would give one does not matter
+    assert validate(settings(**long_names)).source.connection_arn == CONNECTION
 
 
 def test_codecommit_source_needs_no_connection_and_a_plain_repository_name():
@@ -326,7 +336,6 @@ SHIPPED_OVERRIDES = [
         {"home_region": "eu-south-2"},
         [
             "home_region (from RELAY_OVERRIDES): 'eu-south-2' has no codestar-connections endpoint",
-            "source.connection_arn (from defaults): the connection is in 'eu-west-1'",
             "target_regions (from defaults): 'eu-south-2' is the home_region",
         ],
         id="a-new-home-region-checked-against-values-from-other-layers",

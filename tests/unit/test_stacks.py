@@ -159,6 +159,20 @@ def test_home_and_targets_stand_alone_and_replication_is_deployed_after_them(loc
 # --- home region: source and build ------------------------------------------------------------
 
 
+def test_home_creates_the_connection_when_none_is_given_and_uses_it(local, prod):
+    home = local.stack(local.home)
+    connection = one(resources(home, "aws_codestarconnections_connection"))
+    assert connection["name"] == "relay-local-source"
+    assert connection["provider_type"] == "GitHub"
+    arn = ref(home, "aws_codestarconnections_connection", "arn", name="relay-local-source")
+    source = one(resources(home, "aws_codepipeline"))["stage"][0]["action"][0]
+    assert source["configuration"]["ConnectionArn"] == arn
+    use = [s for p in policies(home) for s in p["Statement"] if s.get("Sid") == "UseConnection"]
+    assert [s["Resource"] for s in use] == [[arn]]
+    assert home["output"]["connection_arn"]["value"] == arn
+    assert not resources(prod.stack(prod.home), "aws_codestarconnections_connection")
+
+
 def test_home_pipeline_is_started_by_pushes_to_the_configured_branch_only(local):
     pipeline = one(resources(local.stack(local.home), "aws_codepipeline"))
     assert pipeline["pipeline_type"] == "V2"
