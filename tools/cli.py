@@ -41,7 +41,9 @@ class Verb:
 
 
 VERBS = (
-    Verb("demo", "deploy every stack to the emulator, ship one release and follow it into every region", "tools.demo"),
+    Verb(
+        "demo", "deploy every stack to the emulator, git push a release and follow it into every region", "tools.demo"
+    ),
     Verb("emulator", "the local emulator: start, stop, status, logs, wait, clean, repo", "localstack/emulator.py"),
     Verb("synth", "validate the configuration and synthesize every stack into cdktf.out/", "main.py"),
     Verb(
@@ -60,6 +62,12 @@ VERBS = (
         "plan",
         "plan every stack and write the review report (exit 0 no changes, 2 changes, 1 error)",
         "tools.plan_report",
+    ),
+    Verb("push-bench", "time git push -> release object -> every region on the emulator (p50/p95)", "tools.push_bench"),
+    Verb(
+        "release",
+        "publish app/sample by hand as the build does (re-releasing while the source is unavailable)",
+        "tools.release",
     ),
     Verb("terraform", "run Terraform on the synthesized stacks with relay's CLI configuration", "tools.terraform"),
     Verb("config", "regenerate or check the configuration reference and its JSON schema", "tools.configref"),

@@ -1,4 +1,4 @@
-"""Watch one release travel, on the emulator: deploy, release, replication, event, pipeline, stack.
+"""Watch one release travel, on the emulator: deploy, git push, build, replication, event, pipeline, stack.
 
     relay demo              # check Terraform, start the emulator if needed, deploy, ship one release
     relay demo --destroy    # the same, then destroy every stack and stop the emulator if it started it
@@ -26,10 +26,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from config import ConfigError, load_config
+from config import ConfigError, load_config, paths
 from tools import deploy, terraform
 from tools.emulator_session import EmulatorError, EmulatorSession
-from tools.release import Release, release_zip
+from tools.release import Release, SourceRepository
 from tools.wait import WaitTimeout, wait_for
 
 RESOURCE_DONE = re.compile(r"^(?P<stack>\S+)\s+.*(Creation|Destruction|Modifications) complete")
@@ -141,18 +141,70 @@ def finished(status: str) -> str | bool:
     return status in ("Succeeded", "Failed", "Stopped", "Superseded") and status
 
 
-def ship(report: Report, release: Release, label: str) -> None:
-    """Publish one release and follow it into every target region; every outcome is a step."""
+def revision_of(head: dict) -> str:
+    """The commit the build recorded on the release object (its `source-revision` metadata)."""
+    return (head.get("Metadata") or {}).get("source-revision", "?")
+
+
+def build_of(release: Release) -> dict:
+    """The latest build of the home region's CodeBuild project (BatchGetBuilds)."""
+    config = release.config
+    client = release.clients("codebuild", config.home_region)
+    project = config.names.codebuild_project(config.home_region)
+    ids = client.list_builds_for_project(projectName=project, sortOrder="DESCENDING")["ids"]
+    return client.batch_get_builds(ids=ids[:1])["builds"][0]
+
+
+def ship(report: Report, release: Release, repository: SourceRepository, label: str) -> None:
+    """Push one commit and follow it: home pipeline, build, release object, then every target region;
+    every outcome is a step."""
     config = release.config
     published = time.monotonic()
+    push = report.run(
+        f"git push: app/sample (release {label}) to {config.source.repository} {config.source.branch}",
+        lambda: repository.push(label),
+        lambda commit: f"commit {commit[:12]}",
+    )
+    if not push.ok:
+        return
+    commit = push.value
+    home = report.run(
+        "home: push -> pipeline execution",
+        lambda: wait_for("the home execution of the commit", lambda: release.home_execution_for(commit), timeout=30),
+        lambda e: f"{e['pipelineExecutionId'][:8]} trigger {e['trigger']['triggerType']}",
+        since=published,
+    )
+    if not home.ok:
+        return
+    ran = report.run(
+        "home: pipeline (connection source, CodeBuild build)",
+        lambda: wait_for(
+            "the home execution to finish",
+            lambda: finished(release.home_execution_status(home.value["pipelineExecutionId"])),
+            timeout=180,
+        ),
+        since=published,
+        check=lambda status: status == "Succeeded",
+    )
+    report.run(
+        "home: build",
+        lambda: build_of(release),
+        lambda b: f"{b['buildStatus']} in {(b['endTime'] - b['startTime']).total_seconds():.1f} s, {b['id']}",
+        since=published,
+        check=lambda b: b["buildStatus"] == "SUCCEEDED",
+    )
+    if not ran.ok:
+        return
     publish = report.run(
-        f"release {label}: zip app/sample and put it in {release.home_bucket()}",
-        lambda: release.publish(release_zip(label)),
-        lambda v: f"version {v}",
+        f"home: release object in {release.home_bucket()}",
+        lambda: release.published() or {},
+        lambda head: f"version {head.get('VersionId')}, source-revision {revision_of(head)[:12]}",
+        since=published,
+        check=lambda head: revision_of(head) == commit,
     )
     if not publish.ok:
         return
-    version_id = publish.value
+    version_id = publish.value["VersionId"]
     for region in config.target_regions:
         mode = config.trigger_mode(region)
         event = "Object Created" if mode.value == "eventbridge" else "CloudTrail PutObject record"
@@ -264,7 +316,13 @@ def main(argv: list[str] | None = None, *, prog: str = "relay demo") -> int:
         if session.ok:
             started = session.value.started
             if report.run(deploy_step, lambda: deploy.cdktf("deploy", on_line=Progress()), lambda _: "").ok:
-                ship(report, Release(config), label)
+                repository = report.run(
+                    f"emulator repository {config.source.repository} and a working clone",
+                    lambda: SourceRepository(config, paths.state_root() / "demo" / "clone"),
+                    lambda r: r.url,
+                )
+                if repository.ok:
+                    ship(report, Release(config), repository.value, label)
             if destroy_step is not None:
                 release = Release(config)
                 report.run(

@@ -7,11 +7,18 @@ wait and says what it waited for.
 
 from __future__ import annotations
 
+import argparse
 import io
+import json
+import os
+import shutil
+import subprocess
+import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
@@ -20,6 +27,14 @@ from config.paths import PROJECT_ROOT
 from config.schema import RelayConfig
 
 SAMPLE_APP = PROJECT_ROOT / "app" / "sample"
+LAUNCHER = PROJECT_ROOT / "localstack" / "emulator.py"
+LABEL_DEFAULT = b"Default: initial"
+
+
+def labelled(path: Path, label: str) -> bytes:
+    """A file of the application source, with the template's release label set to `label`."""
+    data = path.read_bytes()
+    return data.replace(LABEL_DEFAULT, f"Default: {label}".encode()) if path.name == "template.yaml" else data
 
 
 def release_zip(label: str, source: Path = SAMPLE_APP) -> bytes:
@@ -28,9 +43,7 @@ def release_zip(label: str, source: Path = SAMPLE_APP) -> bytes:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(source.rglob("*")):
             if path.is_file():
-                data = path.read_bytes()
-                if path.name == "template.yaml":
-                    data = data.replace(b"Default: initial", f"Default: {label}".encode())
+                data = labelled(path, label)
                 info = zipfile.ZipInfo(str(path.relative_to(source)), date_time=(2020, 1, 1, 0, 0, 0))
                 info.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(info, data)
@@ -93,7 +106,7 @@ class Release:
             Body=body,
             ServerSideEncryption="aws:kms",
             SSEKMSKeyId=key_arn,
-            Metadata={"source-revision": "local"},
+            Metadata={"source-revision": "manual"},
         )
         return response["VersionId"]
 
@@ -117,6 +130,46 @@ class Release:
     def replica_body(self, region: str, version_id: str) -> bytes:
         s3 = self.clients("s3", region)
         return s3.get_object(Bucket=self.target_bucket(region), Key=self.key, VersionId=version_id)["Body"].read()
+
+    def home_executions(self) -> list[dict]:
+        """Executions of the home region's release pipeline, newest first."""
+        client = self.clients("codepipeline", self.config.home_region)
+        name = self.names.pipeline("release", self.config.home_region)
+        return client.list_pipeline_executions(pipelineName=name)["pipelineExecutionSummaries"]
+
+    def home_execution_for(self, commit: str) -> dict | None:
+        """The release pipeline's execution of this commit: its source revision, or (before the source
+        action has run) the commit its git push trigger names."""
+        for execution in self.home_executions():
+            if any(r.get("revisionId") == commit for r in execution.get("sourceRevisions", [])):
+                return execution
+            if trigger_commit(execution.get("trigger") or {}) == commit:
+                return execution
+        return None
+
+    def running_executions(self) -> list[str]:
+        """Executions still running in the home region and in every target region."""
+        runs = list(self.home_executions())
+        for region in self.config.target_regions:
+            runs += self.executions(region)
+        return [e["pipelineExecutionId"] for e in runs if e["status"] in ("InProgress", "Stopping")]
+
+    def home_execution_status(self, execution_id: str) -> str:
+        client = self.clients("codepipeline", self.config.home_region)
+        name = self.names.pipeline("release", self.config.home_region)
+        return client.get_pipeline_execution(pipelineName=name, pipelineExecutionId=execution_id)["pipelineExecution"][
+            "status"
+        ]
+
+    def published(self) -> dict | None:
+        """HeadObject of the latest release object in the home bucket, or None while there is none."""
+        s3 = self.clients("s3", self.config.home_region)
+        try:
+            return s3.head_object(Bucket=self.home_bucket(), Key=self.key)
+        except s3.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] in ("404", "NoSuchKey"):
+                return None
+            raise
 
     def executions(self, region: str) -> list[dict]:
         """Executions of the region's deploy pipeline, newest first."""
@@ -162,3 +215,110 @@ class Release:
                 client.get_waiter("stack_delete_complete").wait(
                     StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
                 )
+
+
+def trigger_commit(trigger: dict) -> str | None:
+    """The commit a git push trigger names in its detail (JSON with `CommitId`), if any."""
+    try:
+        detail = json.loads(trigger.get("triggerDetail") or "")
+    except ValueError:
+        return None
+    return detail.get("CommitId") if isinstance(detail, dict) else None
+
+
+class SourceRepository:
+    """The emulator's git repository behind the home pipeline's connection, and a working clone that
+    pushes the application source to it with plain git (the emulator's hook starts the pipeline)."""
+
+    def __init__(self, config: RelayConfig, workdir: Path, source: Path = SAMPLE_APP):
+        self.config = config
+        self.workdir = workdir
+        self.source = source
+        port = urlparse(config.emulator.endpoint).port or 4566
+        env = {**os.environ, "RELAY_EMULATOR_PORT": str(port)}
+        created = subprocess.run(
+            [sys.executable, str(LAUNCHER), "repo", config.source.repository],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if created.returncode:
+            raise RuntimeError(f"could not create the emulator's repository: {created.stderr or created.stdout}")
+        self.url = created.stdout.strip().splitlines()[-1]
+        if not (workdir / ".git").is_dir():
+            workdir.mkdir(parents=True, exist_ok=True)
+            self.git("init", "--quiet", f"--initial-branch={config.source.branch}")
+            self.git("remote", "add", "origin", self.url)
+            self.git("config", "user.name", "relay")
+            self.git("config", "user.email", "relay@example.invalid")
+
+    def git_ok(self, *args: str) -> bool:
+        """Whether a git command succeeds (for questions such as "does this ref exist")."""
+        return subprocess.run(["git", *args], cwd=self.workdir, capture_output=True, check=False).returncode == 0
+
+    def git(self, *args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=self.workdir, capture_output=True, text=True, check=False)
+        if result.returncode:
+            raise RuntimeError(f"git {' '.join(args)} failed: {result.stderr or result.stdout}")
+        return result.stdout.strip()
+
+    def commit(self, label: str, message: str | None = None, source: Path | None = None) -> str:
+        """Replace the working tree with the application source (release label `label`), or with the
+        files of `source`, and commit it."""
+        source = self.source if source is None else source
+        for entry in self.workdir.iterdir():
+            if entry.name != ".git":
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        for path in sorted(source.rglob("*")):
+            if path.is_file():
+                target = self.workdir / path.relative_to(source)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(labelled(path, label))
+        self.git("add", "--all")
+        self.git("commit", "--quiet", "--allow-empty", "-m", message or f"release {label}")
+        return self.git("rev-parse", "HEAD")
+
+    def push(self, label: str, branch: str | None = None, source: Path | None = None) -> str:
+        """Commit the source with `label` (or the files of `source`) and push it to `branch` (default: the
+        configured one); the commit id."""
+        branch = branch or self.config.source.branch
+        # on top of what the branch holds already (other clones may have pushed), so the push fast-forwards
+        self.git("fetch", "--quiet", "origin")
+        if self.git_ok("rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}"):
+            self.git("reset", "--quiet", "--soft", f"origin/{branch}")
+        commit = self.commit(label, source=source)
+        self.git("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}")
+        return commit
+
+
+def main(argv: list[str] | None = None, *, prog: str = "relay release") -> int:
+    """`relay release`: publish app/sample by hand, as the build does (exit 0 published, 1 failed, 2 bad
+    configuration)."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Zip app/sample and put it into the home release bucket as the home pipeline's build does. "
+        "Releases normally start with a git push to the branch; this is for re-releasing while the source or "
+        "the home pipeline is unavailable. RELAY_ENV picks the environment.",
+    )
+    parser.add_argument("--label", required=True, help="release label written into the sample app's template")
+    options = parser.parse_args(argv)
+    from config import ConfigError, load_config
+
+    try:
+        config = load_config()
+    except ConfigError as error:
+        print(f"relay: configuration error\n{error}", file=sys.stderr)
+        return 2
+    release = Release(config)
+    try:
+        version_id = release.publish(release_zip(options.label))
+    except Exception as error:  # any AWS or connection error: one line, the caller decides
+        print(f"relay: could not publish to {release.home_bucket()}: {error}", file=sys.stderr)
+        return 1
+    print(f"published s3://{release.home_bucket()}/{release.key} version {version_id}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

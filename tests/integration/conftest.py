@@ -16,6 +16,7 @@ from config import load_config
 from tools import deploy, terraform
 from tools.emulator_session import EmulatorSession
 from tools.release import Release
+from tools.wait import WaitTimeout, wait_for
 
 pytestmark = pytest.mark.emulator
 
@@ -52,6 +53,11 @@ def deployed(config, emulator):
         synthesized = True
         yield release
     finally:
+        # a test that failed half-way may have left executions running, which would redeploy the stacks
+        try:
+            wait_for("the running executions to finish", lambda: not release.running_executions(), timeout=180)
+        except WaitTimeout as timeout:
+            print(f"clean-up goes on: {timeout}")
         release.delete_deployed_stacks()
         # The state is the session's own and fresh, so the clean-up skips Terraform's refresh (the
         # provider re-reads every lifecycle configuration with pauses); the leftover check below

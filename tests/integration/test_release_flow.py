@@ -1,5 +1,6 @@
-"""End to end on the emulator: a release put into the home bucket reaches every target region, emits
-`Object Created` there, and starts exactly that region's pipeline, which deploys the CloudFormation stack.
+"""End to end on the emulator: a `git push` to the branch runs the home pipeline, whose CodeBuild build
+publishes the release; a release in the home bucket reaches every target region, emits `Object Created`
+there, and starts exactly that region's pipeline, which deploys the CloudFormation stack.
 
 The tests share one deployment (tests/integration/conftest.py) but not their order: each one sets up
 what it needs through the fixtures below, waits for the executions it starts before it ends, and
@@ -17,7 +18,7 @@ import pytest
 
 from config import load_config
 from tools import deploy
-from tools.release import Release, release_zip
+from tools.release import Release, SourceRepository, release_zip
 from tools.wait import wait_for
 
 pytestmark = pytest.mark.emulator
@@ -54,17 +55,47 @@ def settled(deployed: Release) -> Release:
 
 
 @pytest.fixture
-def released(settled: Release) -> Release:
+def repository(settled: Release, tmp_path) -> SourceRepository:
+    """A working clone of the emulator's repository behind the home pipeline's connection."""
+    return SourceRepository(settled.config, tmp_path / "clone")
+
+
+@pytest.fixture
+def released(settled: Release, repository: SourceRepository) -> Release:
     """The application stack deployed in every target region (by a first release, if none has yet)."""
     if any(settled.deployed_stack(region) is None for region in settled.config.target_regions):
-        run_release(settled, "first")
+        run_release(settled, repository, "first")
     return settled
 
 
-def run_release(release: Release, label: str) -> tuple[str, dict[str, dict]]:
-    """Publish a release and wait until every target region has run its pipeline on it."""
+def home_finished(release: Release, execution_id: str) -> str | None:
+    status = release.home_execution_status(execution_id)
+    return status if status in ("Succeeded", "Failed", "Stopped", "Superseded") else None
+
+
+def build_release(release: Release, repository: SourceRepository, label: str) -> tuple[str, str]:
+    """`git push` the application with `label`; wait for the home pipeline to build and publish it.
+    The commit and the release object's version id."""
+    commit = repository.push(label)
+    # the repository's hook tells the emulator before `git push` returns: the execution exists already
+    execution = release.home_execution_for(commit)
+    assert execution is not None, f"no home execution for {commit}: {release.home_executions()[:3]}"
+    assert execution["trigger"]["triggerType"] == "WebhookV2"
+    status = wait_for(
+        "the home execution (source, build) to finish",
+        lambda: home_finished(release, execution["pipelineExecutionId"]),
+        timeout=PIPELINE_TIMEOUT,
+    )
+    assert status == "Succeeded", release.home_executions()[0]
+    head = release.published()
+    assert head["Metadata"]["source-revision"] == commit
+    return commit, head["VersionId"]
+
+
+def run_release(release: Release, repository: SourceRepository, label: str) -> tuple[str, dict[str, dict]]:
+    """Push a release and wait until every target region has run its pipeline on it."""
     before = {region: execution_ids(release, region) for region in release.config.target_regions}
-    version_id = release.publish(release_zip(label))
+    _, version_id = build_release(release, repository, label)
     executions: dict[str, dict] = {}
     for region in release.config.target_regions:
         execution = wait_for(
@@ -83,6 +114,67 @@ def run_release(release: Release, label: str) -> tuple[str, dict[str, dict]]:
         assert new == for_version, f"{region}: executions of other revisions started meanwhile: {new}"
         executions[region] = execution
     return version_id, executions
+
+
+def test_a_git_push_to_the_branch_builds_the_release_and_every_region_deploys_that_commit(
+    settled: Release, repository: SourceRepository
+):
+    _, version_id = build_release(settled, repository, "pushed")
+    assert settled.published()["ServerSideEncryption"] == "aws:kms"
+    for region in settled.config.target_regions:
+        await_execution(settled, region, version_id)
+        assert settled.deployed_label(region) == "pushed"
+
+
+def test_a_push_to_another_branch_starts_nothing(settled: Release, repository: SourceRepository):
+    before = {e["pipelineExecutionId"] for e in settled.home_executions()}
+    commit = repository.push("elsewhere", branch="feature/not-released")
+    # the hook has run when the push returns, so nothing started means nothing will
+    assert {e["pipelineExecutionId"] for e in settled.home_executions()} == before
+    assert settled.home_execution_for(commit) is None
+
+
+def test_a_failing_build_fails_the_home_execution_and_publishes_nothing(
+    settled: Release, repository: SourceRepository, tmp_path
+):
+    before = (settled.published() or {}).get("VersionId")
+    started = {region: execution_ids(settled, region) for region in settled.config.target_regions}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    commit = repository.push("nothing", source=empty)  # the build's zip has nothing to zip: it fails
+    execution = settled.home_execution_for(commit)
+    assert execution is not None
+    status = wait_for(
+        "the home execution to finish", lambda: home_finished(settled, execution["pipelineExecutionId"]), timeout=120
+    )
+    assert status == "Failed"
+    detail = settled.clients("codepipeline", settled.config.home_region).get_pipeline_execution(
+        pipelineName=settled.names.pipeline("release", settled.config.home_region),
+        pipelineExecutionId=execution["pipelineExecutionId"],
+    )["pipelineExecution"]
+    summary = detail.get("statusSummary", "")
+    assert "BUILD" in summary and settled.names.codebuild_project(settled.config.home_region) in summary, summary
+    assert (settled.published() or {}).get("VersionId") == before
+    for region in settled.config.target_regions:
+        assert execution_ids(settled, region) == started[region], f"{region} started a pipeline"
+
+
+def test_two_pushes_in_quick_succession_end_with_every_region_on_the_later_commit(
+    settled: Release, repository: SourceRepository
+):
+    repository.push("first-of-two")
+    later = repository.push("second-of-two")
+    wait_for(
+        "the release object of the later commit",
+        lambda: (settled.published() or {}).get("Metadata", {}).get("source-revision") == later,
+        timeout=PIPELINE_TIMEOUT,
+    )
+    for region in settled.config.target_regions:
+        wait_for(
+            f"{region} to deploy the later commit",
+            lambda region=region: settled.deployed_label(region) == "second-of-two" and not running(settled, region),
+            timeout=PIPELINE_TIMEOUT,
+        )
 
 
 def target_regions():
@@ -110,7 +202,9 @@ def await_execution(release: Release, region: str, version_id: str) -> dict:
     return execution
 
 
-def test_release_is_replicated_to_every_target_with_the_same_bytes_and_version(deployed: Release):
+def test_a_release_published_by_hand_is_replicated_with_the_same_bytes_and_version(deployed: Release):
+    """The manual path (`relay release`, for re-releasing while the source is unavailable): a zip put
+    into the home bucket as the build puts it."""
     body = release_zip("replication-check")
     version_id = deployed.publish(body)
     for region in deployed.config.target_regions:
@@ -130,8 +224,10 @@ def test_release_is_replicated_to_every_target_with_the_same_bytes_and_version(d
 
 
 @pytest.mark.usefixtures("settled")
-def test_each_region_runs_one_execution_triggered_by_its_rule_and_deploys_the_stack(deployed: Release):
-    version_id, executions = run_release(deployed, "v1")
+def test_each_region_runs_one_execution_triggered_by_its_rule_and_deploys_the_stack(
+    deployed: Release, repository: SourceRepository
+):
+    version_id, executions = run_release(deployed, repository, "v1")
     for region, execution in executions.items():
         assert execution["trigger"]["triggerType"] == "CloudWatchEvent"
         assert execution["trigger"]["triggerDetail"].endswith(f":rule/{deployed.names.event_rule('release', region)}")
@@ -143,8 +239,8 @@ def test_each_region_runs_one_execution_triggered_by_its_rule_and_deploys_the_st
 
 
 @pytest.mark.usefixtures("released")
-def test_a_second_release_updates_the_stack_in_every_region(deployed: Release):
-    run_release(deployed, "v2")
+def test_a_second_release_updates_the_stack_in_every_region(deployed: Release, repository: SourceRepository):
+    run_release(deployed, repository, "v2")
     for region in deployed.config.target_regions:
         assert deployed.deployed_stack(region)["StackStatus"] == "UPDATE_COMPLETE"
         assert deployed.deployed_label(region) == "v2"
@@ -240,7 +336,9 @@ def rebuilt(settled: Release):
         deploy.cdktf("deploy", [names.replication_stack()], synth=False)
 
 
-def test_a_target_region_can_be_destroyed_and_redeployed_while_the_others_keep_working(deployed: Release, rebuilt: str):
+def test_a_target_region_can_be_destroyed_and_redeployed_while_the_others_keep_working(
+    deployed: Release, rebuilt: str, repository: SourceRepository
+):
     kept = next(r for r in deployed.config.target_regions if r != rebuilt)
     stack = deployed.names.target_stack(rebuilt)
     deploy.cdktf("destroy", [stack], synth=False)
@@ -261,7 +359,7 @@ def test_a_target_region_can_be_destroyed_and_redeployed_while_the_others_keep_w
     deploy.cdktf("deploy", [stack], synth=False)
     deploy.cdktf("deploy", [deployed.names.replication_stack()], synth=False)
     assert replication_key(deployed, rebuilt) == target_key(deployed, rebuilt)
-    version_id, executions = run_release(deployed, "v3")
+    version_id, executions = run_release(deployed, repository, "v3")
     assert set(executions) == set(deployed.config.target_regions)
     assert deployed.deployed_label(rebuilt) == "v3"
     assert deployed.replica(rebuilt, version_id)["SSEKMSKeyId"] == target_key(deployed, rebuilt)

@@ -4,6 +4,7 @@ provider: it stops in seconds, before anything starts."""
 
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 import sys
@@ -66,6 +67,19 @@ def test_the_last_wait_of_a_release_is_a_step_too():
     """The replication status of the release, read after the regions, used to raise past the summary."""
 
     denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, "HeadObject")
+    commit = "c0ffee" * 7
+
+    class Repository:
+        def push(self, label: str) -> str:
+            return commit
+
+    class Builds:
+        def list_builds_for_project(self, **_: object) -> dict:
+            return {"ids": ["b:1"]}
+
+        def batch_get_builds(self, ids: list[str]) -> dict:
+            moment = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+            return {"builds": [{"id": ids[0], "buildStatus": "SUCCEEDED", "startTime": moment, "endTime": moment}]}
 
     class Release:
         config = load_config(environ={"RELAY_ENV": "local"})
@@ -73,8 +87,17 @@ def test_the_last_wait_of_a_release_is_a_step_too():
         def home_bucket(self) -> str:
             return "home-bucket"
 
-        def publish(self, body: bytes) -> str:
-            return "v1"
+        def home_execution_for(self, revision: str) -> dict:
+            return {"pipelineExecutionId": "e1", "trigger": {"triggerType": "WebhookV2"}}
+
+        def home_execution_status(self, execution_id: str) -> str:
+            return "Succeeded"
+
+        def clients(self, service: str, region: str) -> Builds:
+            return Builds()
+
+        def published(self) -> dict:
+            return {"VersionId": "v1", "Metadata": {"source-revision": commit}}
 
         def replica(self, region: str, version_id: str) -> dict:
             raise denied
@@ -83,14 +106,18 @@ def test_the_last_wait_of_a_release_is_a_step_too():
             raise denied
 
     report = demo.Report()
-    demo.ship(report, Release(), "r1")
+    demo.ship(report, Release(), Repository(), "r1")
     regions = Release.config.target_regions
     assert [s.name for s in report.steps] == [
-        "release r1: zip app/sample and put it in home-bucket",
+        "git push: app/sample (release r1) to example-org/sample-app main",
+        "home: push -> pipeline execution",
+        "home: pipeline (connection source, CodeBuild build)",
+        "home: build",
+        "home: release object in home-bucket",
         *(f"{region}: replica readable" for region in regions),
         "home: replication status of the release",
     ]
-    assert [s.ok for s in report.steps] == [True] + [False] * (len(regions) + 1)
+    assert [s.ok for s in report.steps] == [True] * 5 + [False] * (len(regions) + 1)
     assert "AccessDenied" in report.steps[-1].detail
 
 
@@ -119,7 +146,7 @@ def test_the_closing_line_says_only_what_the_steps_prove(outcomes, destroy, star
     assert says in line and never not in line
 
 
-@pytest.mark.parametrize("module", ["tools.demo", "tools.deploy"])
+@pytest.mark.parametrize("module", ["tools.demo", "tools.deploy", "tools.release", "tools.push_bench"])
 def test_the_verbs_have_help(module):
     result = subprocess.run(
         [sys.executable, "-m", module, "--help"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False

@@ -1,0 +1,131 @@
+"""Benchmark of the home half on the emulator: `git push` -> release object -> every target region.
+
+    relay push-bench [--pushes 10]     # needs the stacks deployed (`make demo` leaves them so)
+
+For each push: the time from `git push` returning until the release object of that commit is in the
+home bucket (connection source, CodeBuild build, `aws s3 cp`), and until every target region's stack
+reports the release. Then the build's own overhead: the build's duration (BatchGetBuilds) against the
+same commands of `buildspec/release.yml` run directly in a shell, as a ratio. Prints p50 / p95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from config import ConfigError, load_config, paths
+from tools.release import Release, SourceRepository, labelled
+from tools.wait import WaitTimeout, wait_for
+
+EMULATOR_BIN = paths.emulator_dir() / "venv" / "bin"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def one_push(release: Release, repository: SourceRepository, label: str) -> tuple[float, float, float]:
+    """(seconds to the release object, seconds to every region deployed, the build's seconds)."""
+    commit = repository.push(label)
+    pushed = time.monotonic()
+    wait_for(
+        f"the release object of {commit[:12]}",
+        lambda: ((release.published() or {}).get("Metadata") or {}).get("source-revision") == commit,
+        timeout=180,
+        interval=0.05,
+    )
+    published = time.monotonic() - pushed
+    for region in release.config.target_regions:
+        wait_for(
+            f"{region} on {label}", lambda r=region: release.deployed_label(r) == label, timeout=180, interval=0.05
+        )
+    deployed = time.monotonic() - pushed
+    client = release.clients("codebuild", release.config.home_region)
+    project = release.config.names.codebuild_project(release.config.home_region)
+    build_id = client.list_builds_for_project(projectName=project, sortOrder="DESCENDING")["ids"][0]
+    # the release object is the build's last command: the build itself ends a moment later
+    build = wait_for(
+        f"build {build_id} to end",
+        lambda: (b := client.batch_get_builds(ids=[build_id])["builds"][0]).get("endTime") and b,
+        timeout=60,
+        interval=0.05,
+    )
+    return published, deployed, (build["endTime"] - build["startTime"]).total_seconds()
+
+
+def direct_run(release: Release) -> float:
+    """The release build's commands run directly in a shell against the emulator (no CodeBuild)."""
+    config = release.config
+    region = config.home_region
+    key_arn = release.clients("kms", region).describe_key(KeyId=config.names.kms_alias(region))["KeyMetadata"]["Arn"]
+    with tempfile.TemporaryDirectory() as work:
+        tree = Path(work) / "src"
+        for path in sorted((paths.PROJECT_ROOT / "app" / "sample").rglob("*")):
+            if path.is_file():
+                target = tree / path.relative_to(paths.PROJECT_ROOT / "app" / "sample")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(labelled(path, "direct"))
+        bucket = config.names.bucket("artifacts", region)
+        script = (
+            'set -euo pipefail; release_zip="$(mktemp -d)/release.zip"; '
+            "zip -q -r -X \"$release_zip\" . -x '.git/*'; "
+            f'aws s3 cp "$release_zip" "s3://{bucket}/bench/release.zip" --sse aws:kms --sse-kms-key-id {key_arn} '
+            "--only-show-errors"
+        )
+        env = {
+            **os.environ,
+            "PATH": f"{EMULATOR_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "AWS_ENDPOINT_URL": config.emulator.endpoint,
+            "AWS_ACCESS_KEY_ID": "000000000000",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": region,
+        }
+        started = time.monotonic()
+        subprocess.run(["bash", "-c", script], cwd=tree, env=env, check=True)
+        return time.monotonic() - started
+
+
+def main(argv: list[str] | None = None, *, prog: str = "relay push-bench") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pushes", type=int, default=10, help="how many pushes to time (default 10)")
+    options = parser.parse_args(argv)
+    if options.pushes < 1:
+        parser.error(f"--pushes must be at least 1, got {options.pushes}")
+    try:
+        config = load_config()
+    except ConfigError as error:
+        print(f"relay: configuration error\n{error}", file=sys.stderr)
+        return 2
+    if not config.emulator.enabled or urlparse(config.emulator.endpoint).hostname not in ("127.0.0.1", "localhost"):
+        print("relay: the push benchmark runs on the local emulator only", file=sys.stderr)
+        return 2
+    release = Release(config)
+    repository = SourceRepository(config, paths.state_root() / "bench" / "clone")
+    results = []
+    try:
+        for index in range(options.pushes):
+            results.append(one_push(release, repository, f"bench-{index}-{time.strftime('%H%M%S')}"))
+        direct = [direct_run(release) for _ in range(3)]
+    except (WaitTimeout, RuntimeError, subprocess.CalledProcessError) as error:
+        print(f"relay: push benchmark failed: {error}", file=sys.stderr)
+        return 1
+    published, deployed, builds = (list(column) for column in zip(*results, strict=True))
+    print(f"{options.pushes} pushes (p50 / p95 seconds from `git push` returning):")
+    print(f"  release object in the home bucket   {percentile(published, 50):6.2f} / {percentile(published, 95):6.2f}")
+    print(f"  every target stack on the release   {percentile(deployed, 50):6.2f} / {percentile(deployed, 95):6.2f}")
+    build, shell = statistics.median(builds), statistics.median(direct)
+    print(f"  build {build:.2f} s vs the same commands in a shell {shell:.2f} s: {build / shell:.2f}x (medians)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
