@@ -146,15 +146,6 @@ def revision_of(head: dict) -> str:
     return (head.get("Metadata") or {}).get("source-revision", "?")
 
 
-def build_of(release: Release) -> dict:
-    """The latest build of the home region's CodeBuild project (BatchGetBuilds)."""
-    config = release.config
-    client = release.clients("codebuild", config.home_region)
-    project = config.names.codebuild_project(config.home_region)
-    ids = client.list_builds_for_project(projectName=project, sortOrder="DESCENDING")["ids"]
-    return client.batch_get_builds(ids=ids[:1])["builds"][0]
-
-
 def ship(report: Report, release: Release, repository: SourceRepository, label: str) -> None:
     """Push one commit and follow it: home pipeline, build, release object, then every target region;
     every outcome is a step."""
@@ -188,7 +179,7 @@ def ship(report: Report, release: Release, repository: SourceRepository, label: 
     )
     report.run(
         "home: build",
-        lambda: build_of(release),
+        lambda: release.latest_build(),
         lambda b: f"{b['buildStatus']} in {(b['endTime'] - b['startTime']).total_seconds():.1f} s, {b['id']}",
         since=published,
         check=lambda b: b["buildStatus"] == "SUCCEEDED",

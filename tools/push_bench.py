@@ -49,15 +49,9 @@ def one_push(release: Release, repository: SourceRepository, label: str) -> tupl
             f"{region} on {label}", lambda r=region: release.deployed_label(r) == label, timeout=180, interval=0.05
         )
     deployed = time.monotonic() - pushed
-    client = release.clients("codebuild", release.config.home_region)
-    project = release.config.names.codebuild_project(release.config.home_region)
-    build_id = client.list_builds_for_project(projectName=project, sortOrder="DESCENDING")["ids"][0]
     # the release object is the build's last command: the build itself ends a moment later
     build = wait_for(
-        f"build {build_id} to end",
-        lambda: (b := client.batch_get_builds(ids=[build_id])["builds"][0]).get("endTime") and b,
-        timeout=60,
-        interval=0.05,
+        "the build to end", lambda: (b := release.latest_build()).get("endTime") and b, timeout=60, interval=0.05
     )
     return published, deployed, (build["endTime"] - build["startTime"]).total_seconds()
 

@@ -161,6 +161,13 @@ class Release:
             "status"
         ]
 
+    def latest_build(self) -> dict:
+        """The latest build of the home region's CodeBuild project (BatchGetBuilds)."""
+        client = self.clients("codebuild", self.config.home_region)
+        project = self.names.codebuild_project(self.config.home_region)
+        ids = client.list_builds_for_project(projectName=project, sortOrder="DESCENDING")["ids"]
+        return client.batch_get_builds(ids=ids[:1])["builds"][0]
+
     def published(self) -> dict | None:
         """HeadObject of the latest release object in the home bucket, or None while there is none."""
         s3 = self.clients("s3", self.config.home_region)

@@ -73,14 +73,6 @@ def test_the_last_wait_of_a_release_is_a_step_too():
         def push(self, label: str) -> str:
             return commit
 
-    class Builds:
-        def list_builds_for_project(self, **_: object) -> dict:
-            return {"ids": ["b:1"]}
-
-        def batch_get_builds(self, ids: list[str]) -> dict:
-            moment = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
-            return {"builds": [{"id": ids[0], "buildStatus": "SUCCEEDED", "startTime": moment, "endTime": moment}]}
-
     class Release:
         config = load_config(environ={"RELAY_ENV": "local"})
 
@@ -93,8 +85,9 @@ def test_the_last_wait_of_a_release_is_a_step_too():
         def home_execution_status(self, execution_id: str) -> str:
             return "Succeeded"
 
-        def clients(self, service: str, region: str) -> Builds:
-            return Builds()
+        def latest_build(self) -> dict:
+            moment = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+            return {"id": "b:1", "buildStatus": "SUCCEEDED", "startTime": moment, "endTime": moment}
 
         def published(self) -> dict:
             return {"VersionId": "v1", "Metadata": {"source-revision": commit}}

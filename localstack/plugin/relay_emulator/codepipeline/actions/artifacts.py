@@ -7,7 +7,7 @@ import random
 import string
 import zipfile
 
-from relay_emulator.codepipeline.actions import ActionFailed, ActionRun
+from relay_emulator.codepipeline.actions import ActionFailed, ActionResult, ActionRun
 from relay_emulator.common import describe, internal_client
 from relay_emulator.core.pipeline_declaration import artifact_store, split_artifact_path
 
@@ -56,3 +56,33 @@ def read_artifact_file(run: ActionRun, path: str) -> bytes:
         raise ActionFailed(f"File {inner} does not exist in artifact {artifact}") from None
     except zipfile.BadZipFile:
         raise ActionFailed(f"Artifact {artifact} is not a zip file") from None
+
+
+def source_result(
+    run: ActionRun,
+    data: bytes,
+    *,
+    revision: str,
+    summary: str,
+    created: object,
+    url: str,
+    url_in_source_revision: bool = False,
+) -> ActionResult:
+    """A source action's result: `data` written as each output artifact, and the revision recorded as
+    CodePipeline records it (artifact revision, and the execution's source revision)."""
+    outputs = run.action.get("outputArtifacts") or []
+    artifacts = {out["name"]: put_artifact(run, out["name"], data) for out in outputs}
+    name = outputs[0]["name"] if outputs else run.action["name"]
+    source_revision = {"actionName": run.action["name"], "revisionId": revision, "revisionSummary": summary}
+    if url_in_source_revision:
+        source_revision["revisionUrl"] = url
+    return ActionResult(
+        summary=summary,
+        revision=revision,
+        external_id=revision,
+        artifacts=artifacts,
+        artifact_revisions=[
+            {"name": name, "revisionId": revision, "revisionSummary": summary, "created": created, "revisionUrl": url}
+        ],
+        source_revisions=[source_revision],
+    )

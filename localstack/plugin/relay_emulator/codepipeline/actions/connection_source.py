@@ -20,7 +20,7 @@ import datetime
 
 from relay_emulator import connections, git_repos
 from relay_emulator.codepipeline.actions import ActionFailed, ActionResult, ActionRun
-from relay_emulator.codepipeline.actions.artifacts import put_artifact
+from relay_emulator.codepipeline.actions.artifacts import source_result
 from relay_emulator.core import git_triggers
 
 FORMATS = ("CODE_ZIP", "CODEBUILD_CLONE_REF")
@@ -72,24 +72,12 @@ def run(run: ActionRun) -> ActionResult:
         raise ActionFailed(str(e)) from None
     summary = git_triggers.revision_summary(conn.get("ProviderType") or "GitHub", info["message"])
     url = git_triggers.revision_url(run.region, arn, repository, commit)
-    outputs = run.action.get("outputArtifacts") or []
-    artifacts = {out["name"]: put_artifact(run, out["name"], data) for out in outputs}
-    name = outputs[0]["name"] if outputs else run.action["name"]
-    return ActionResult(
-        summary=summary,
+    return source_result(
+        run,
+        data,
         revision=commit,
-        external_id=commit,
-        artifacts=artifacts,
-        artifact_revisions=[
-            {
-                "name": name,
-                "revisionId": commit,
-                "revisionSummary": summary,
-                "created": datetime.datetime.fromisoformat(info["date"]),
-                "revisionUrl": url,
-            }
-        ],
-        source_revisions=[
-            {"actionName": run.action["name"], "revisionId": commit, "revisionSummary": summary, "revisionUrl": url}
-        ],
+        summary=summary,
+        created=datetime.datetime.fromisoformat(info["date"]),
+        url=url,
+        url_in_source_revision=True,
     )

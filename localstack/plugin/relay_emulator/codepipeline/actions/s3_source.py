@@ -8,7 +8,7 @@ the object as the output artifact. The bucket must be versioned, as in CodePipel
 from __future__ import annotations
 
 from relay_emulator.codepipeline.actions import ActionFailed, ActionResult, ActionRun
-from relay_emulator.codepipeline.actions.artifacts import put_artifact
+from relay_emulator.codepipeline.actions.artifacts import source_result
 from relay_emulator.common import describe, internal_client
 
 REVISION_SUMMARY_METADATA = "codepipeline-artifact-revision-summary"
@@ -33,22 +33,11 @@ def run(run: ActionRun) -> ActionResult:
     if not version_id:
         raise ActionFailed(f"Bucket {bucket} must have versioning enabled for the S3 source action")
     summary = (obj.get("Metadata") or {}).get(REVISION_SUMMARY_METADATA) or f"Amazon S3 version id: {version_id}"
-    outputs = run.action.get("outputArtifacts") or []
-    artifacts = {out["name"]: put_artifact(run, out["name"], data) for out in outputs}
-    name = outputs[0]["name"] if outputs else run.action["name"]
-    return ActionResult(
-        summary=summary,
+    return source_result(
+        run,
+        data,
         revision=version_id,
-        external_id=version_id,
-        artifacts=artifacts,
-        artifact_revisions=[
-            {
-                "name": name,
-                "revisionId": version_id,
-                "revisionSummary": summary,
-                "created": obj.get("LastModified"),
-                "revisionUrl": f"https://s3.console.aws.amazon.com/s3/object/{bucket}?prefix={key}",
-            }
-        ],
-        source_revisions=[{"actionName": run.action["name"], "revisionId": version_id, "revisionSummary": summary}],
+        summary=summary,
+        created=obj.get("LastModified"),
+        url=f"https://s3.console.aws.amazon.com/s3/object/{bucket}?prefix={key}",
     )
