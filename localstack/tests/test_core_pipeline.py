@@ -12,7 +12,9 @@ from relay_emulator.core.pipeline_declaration import (
     action_kind,
     action_region,
     artifact_store,
+    check_regions,
     check_structure,
+    key_region,
     normalise,
     split_artifact_path,
 )
@@ -128,6 +130,128 @@ def test_actions_run_in_their_region_with_its_artifact_store():
     assert artifact_store({"artifactStores": stores}, "eu-south-2") == {"location": "target"}
     assert artifact_store({"artifactStores": stores}, "ap-southeast-4") is None
     assert artifact_store({"artifactStore": {"location": "one"}}, "anywhere") == {"location": "one"}
+
+
+HOME = "eu-west-1"
+# CodePipeline's regions of the aws partition as a caller passes them (a few suffice here)
+CODEPIPELINE_REGIONS = frozenset({"eu-west-1", "eu-central-1", "eu-south-2", "us-east-1"})
+
+
+def cross_region(stores: dict | None, *actions: dict, store: dict | None = None) -> dict:
+    """DECL with `actions` in its second stage and the given artifact store(s)."""
+    decl = copy.deepcopy(DECL)
+    decl.pop("artifactStore")
+    if stores is not None:
+        decl["artifactStores"] = {r: {"type": "S3", "location": f"art-{r}"} for r in stores}
+    if store is not None:
+        decl["artifactStore"] = store
+    decl["stages"][1]["actions"] = list(actions)
+    return decl
+
+
+DEPLOY_EC1 = action("Deploy", "Deploy", "CloudFormation", region="eu-central-1")
+
+
+@pytest.mark.parametrize(
+    "decl, region",
+    [
+        (cross_region([HOME, "eu-central-1"], DEPLOY_EC1), HOME),
+        (cross_region([HOME], action("Deploy", "Deploy", "CloudFormation", region=HOME)), HOME),
+        (cross_region(None, action("Deploy", "Deploy"), store={"type": "S3", "location": "a"}), HOME),
+        (cross_region([HOME, "eu-central-1", "eu-south-2"], DEPLOY_EC1), HOME),
+        # a request served in a region proves CodePipeline there, whatever botocore's data says
+        (cross_region(["ca-west-1"], action("Deploy", "Deploy")), "ca-west-1"),
+    ],
+    ids=["cross-region-with-store", "own-region-named", "single-store", "unused-store", "own-region-unlisted"],
+)
+def test_valid_cross_region_declarations_pass(decl, region):
+    check_structure(decl)
+    check_regions(decl, region, CODEPIPELINE_REGIONS)
+
+
+@pytest.mark.parametrize(
+    "decl, code, message",
+    [
+        (
+            cross_region([HOME, "ca-west-1"], action("Deploy", "Deploy", "CloudFormation", region="ca-west-1")),
+            "ValidationException",
+            "The region ca-west-1 specified in 'pipeline.artifactStores' is not a valid AWS Region.",
+        ),
+        (
+            cross_region([HOME, "cn-north-1"], action("Deploy", "Deploy", "CloudFormation", region="cn-north-1")),
+            "ValidationException",
+            "The region cn-north-1 specified in 'pipeline.artifactStores' is not a valid AWS Region.",
+        ),
+        (
+            cross_region(["eu-central-1"], DEPLOY_EC1),
+            "InvalidStructureException",
+            "must contain an artifact store for the pipeline's region eu-west-1; it has eu-central-1",
+        ),
+        (
+            cross_region([HOME], DEPLOY_EC1),
+            "InvalidStructureException",
+            "Action Deploy in stage Deploy has region eu-central-1, but pipeline.artifactStores has no artifact "
+            "store for eu-central-1; it has eu-west-1",
+        ),
+        (
+            cross_region(None, DEPLOY_EC1, store={"type": "S3", "location": "a"}),
+            "InvalidStructureException",
+            "a cross-region action needs pipeline.artifactStores (an artifact store per region) instead of "
+            "pipeline.artifactStore",
+        ),
+        (
+            {
+                **cross_region([HOME, "eu-central-1"], DEPLOY_EC1),
+                "stages": [
+                    {"name": "Source", "actions": [action("Source", "Source", region="eu-central-1")]},
+                    {"name": "Deploy", "actions": [DEPLOY_EC1]},
+                ],
+            },
+            "InvalidStructureException",
+            "Action Source in stage Source has region eu-central-1: source actions run in the pipeline's region",
+        ),
+        (
+            cross_region(
+                [HOME, "eu-central-1"],
+                {
+                    **action("Test", "Test", "Runner", region="eu-central-1"),
+                    "actionTypeId": {"category": "Test", "owner": "ThirdParty", "provider": "Runner", "version": "1"},
+                },
+            ),
+            "InvalidStructureException",
+            "ThirdParty actions run in the pipeline's region eu-west-1",
+        ),
+    ],
+    ids=[
+        "store-without-codepipeline",
+        "store-in-another-partition",
+        "no-store-for-pipeline-region",
+        "no-store-for-action-region",
+        "single-store-cross-region-action",
+        "cross-region-source",
+        "cross-region-third-party",
+    ],
+)
+def test_cross_region_errors(decl, code, message):
+    check_structure(decl)  # structurally fine: only the regions are wrong
+    with pytest.raises(DeclarationError) as err:
+        check_regions(decl, HOME, CODEPIPELINE_REGIONS)
+    assert err.value.code == code and message in err.value.message, err.value.message
+
+
+@pytest.mark.parametrize(
+    "key_id, region",
+    [
+        ("arn:aws:kms:eu-central-1:000000000000:key/1234", "eu-central-1"),
+        ("arn:aws:kms:eu-central-1:000000000000:alias/relay", "eu-central-1"),
+        ("arn:aws-cn:kms:cn-north-1:000000000000:key/1234", "cn-north-1"),
+        ("1234abcd-12ab-34cd-56ef-1234567890ab", None),
+        ("alias/relay", None),
+    ],
+    ids=["key-arn", "alias-arn", "other-partition", "key-id", "alias-name"],
+)
+def test_key_region(key_id, region):
+    assert key_region(key_id) == region
 
 
 @pytest.mark.parametrize(

@@ -4,17 +4,25 @@ Stages run in order, actions by ``runOrder``; the first failed action fails its 
 execution. ``QUEUED`` and ``SUPERSEDED`` executions of a pipeline run one at a time (a waiting
 older execution becomes ``Superseded`` when a newer one exists), ``PARALLEL`` ones concurrently.
 
+Before an action runs, every input artifact that lives in another region is copied into the
+artifact store of the action's region (once per artifact, region and execution), and the action
+reads the copy, as CodePipeline does for cross-region actions; a failed copy fails the action.
+ListActionExecutions reports the action's region and the ``s3location`` of the input artifacts
+it read (the copies) and of its output artifacts.
+
 Every change to execution or stage state happens under the pipeline's lock, which the handlers
 read it under; actions themselves run outside the lock and hand their results back.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import uuid
 
 from relay_emulator.codepipeline.actions import ActionFailed, ActionResult, ActionRun, run_action
+from relay_emulator.codepipeline.actions.artifacts import copy_to_region
 from relay_emulator.codepipeline.models import Execution, Pipeline
 from relay_emulator.common import now
 from relay_emulator.core.pipeline_declaration import action_region
@@ -79,6 +87,7 @@ def _action_run(ex: Execution, action: dict) -> ActionRun:
     p = ex.pipeline
     with p.lock:
         artifacts = dict(ex.artifacts)
+        revisions = {r.get("name"): r.get("revisionId") for r in ex.artifact_revisions}
     return ActionRun(
         account=p.account,
         pipeline_name=p.name,
@@ -87,19 +96,58 @@ def _action_run(ex: Execution, action: dict) -> ActionRun:
         region=action_region(action, p.region),
         artifacts=artifacts,
         source_override=ex.source_overrides.get(action["name"]),
+        revisions=revisions,
     )
 
 
-def _perform(ex: Execution, action: dict) -> tuple[str, ActionResult, dict | None]:
-    """Run one action: (status, result, errorDetails)."""
+def _stage_inputs(ex: Execution, run: ActionRun, inputs: dict) -> ActionRun:
+    """The run with its input artifacts in its own region: each one made in another region is
+    copied into the action region's store (unless this execution already did). ``inputs`` gets
+    the location of every input the action will read as soon as it is known."""
+    p = ex.pipeline
+    for name in run.input_names:
+        location = run.artifacts.get(name)
+        if location is None:  # the action itself reports the missing input
+            continue
+        if location["region"] != run.region:
+            with p.lock:
+                copied = ex.copies.get((name, run.region))
+            if copied is None:
+                copied = copy_to_region(run.account, run.declaration, name, location, run.region)
+                LOG.info(
+                    "pipeline %s: input artifact %s copied from %s to s3://%s/%s (%s) for action %s",
+                    p.name,
+                    name,
+                    location["region"],
+                    copied["bucket"],
+                    copied["key"],
+                    run.region,
+                    run.action["name"],
+                )
+                with p.lock:
+                    ex.copies[(name, run.region)] = copied
+            location = copied
+        inputs[name] = location
+    return dataclasses.replace(run, artifacts={**run.artifacts, **inputs})
+
+
+def _perform(ex: Execution, action: dict, inputs: dict) -> tuple[str, ActionResult, dict | None]:
+    """Run one action (its inputs in its region first): (status, result, errorDetails)."""
     try:
-        return "Succeeded", run_action(_action_run(ex, action)), None
+        return "Succeeded", run_action(_stage_inputs(ex, _action_run(ex, action), inputs)), None
     except ActionFailed as e:
         return "Failed", ActionResult(summary=str(e), external_id=e.external_id), _error(str(e))
     except Exception as e:  # anything unexpected is an action failure with the reason
         LOG.exception("pipeline %s: action %s failed", ex.pipeline.name, action["name"])
         summary = f"{type(e).__name__}: {e}"
         return "Failed", ActionResult(summary=summary), _error(summary)
+
+
+def _artifact_details(locations: dict) -> list:
+    """AWS's ArtifactDetail list: name and ``s3location`` of each artifact."""
+    return [
+        {"name": name, "s3location": {"bucket": loc["bucket"], "key": loc["key"]}} for name, loc in locations.items()
+    ]
 
 
 def _error(message: str) -> dict:
@@ -123,9 +171,10 @@ def _run_stage(ex: Execution, stage: dict) -> bool:
                     "lastStatusChange": started,
                 },
             }
-        status, result, error = _perform(ex, action)
+        inputs: dict = {}
+        status, result, error = _perform(ex, action, inputs)
         with p.lock:
-            _record(ex, stage, action, state, action_execution_id, started, status, result, error)
+            _record(ex, stage, action, state, action_execution_id, started, (status, result, error, inputs))
         if status == "Failed":
             _finish(ex, "Failed", f"Action {action['name']} in stage {stage['name']} failed: {result.summary}")
             return False
@@ -141,11 +190,11 @@ def _record(
     state: dict,
     action_execution_id: str,
     started,
-    status: str,
-    result: ActionResult,
-    error: dict | None,
+    outcome: tuple[str, ActionResult, dict | None, dict],
 ) -> None:
-    """Record an action's outcome in the execution and the stage state (under the pipeline's lock)."""
+    """Record an action's outcome (status, result, errorDetails, input locations) in the execution
+    and the stage state (under the pipeline's lock)."""
+    status, result, error, inputs = outcome
     latest = {
         "actionExecutionId": action_execution_id,
         "status": status,
@@ -180,8 +229,9 @@ def _record(
                 "actionTypeId": action["actionTypeId"],
                 "configuration": action.get("configuration", {}),
                 "region": action_region(action, ex.pipeline.region),
+                "inputArtifacts": _artifact_details(inputs),
             },
-            "output": {"executionResult": execution_result},
+            "output": {"executionResult": execution_result, "outputArtifacts": _artifact_details(result.artifacts)},
         }
     )
     ex.last_update = now()

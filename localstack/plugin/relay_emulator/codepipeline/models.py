@@ -65,6 +65,8 @@ class Execution:
         self.artifact_revisions: list[dict] = []
         self.source_revisions: list[dict] = []
         self.artifacts: dict[str, dict] = {}  # artifact name -> {bucket, key, region}
+        # (artifact name, region) -> location of its copy in that region's store (cross-region inputs)
+        self.copies: dict[tuple[str, str], dict] = {}
         self.action_executions: list[dict] = []
         self.stop_requested = False
 

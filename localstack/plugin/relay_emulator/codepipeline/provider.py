@@ -1,7 +1,8 @@
 """CodePipeline API handlers (the operations relay and Terraform use).
 
 * CRUD: CreatePipeline / GetPipeline (also by ``version``) / UpdatePipeline (``version`` + 1) /
-  DeletePipeline / ListPipelines; TagResource / UntagResource / ListTagsForResource (tags in
+  DeletePipeline / ListPipelines (declarations checked as AWS does: structure, cross-region
+  actions and artifact stores, the role); TagResource / UntagResource / ListTagsForResource (tags in
   LocalStack's ``Tags``, answered in CodePipeline's lowercase ``key``/``value`` shape).
   Declarations round-trip exactly as given plus AWS's defaults.
 * Executions: StartPipelineExecution, StopPipelineExecution, GetPipelineExecution,
@@ -15,6 +16,7 @@ ValidationException, InvalidStructureException, ...).
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import threading
 
@@ -23,7 +25,7 @@ from localstack.aws.api import RequestContext, handler
 from relay_emulator.codepipeline import engine
 from relay_emulator.codepipeline.models import Pipeline, codepipeline_stores, get_pipeline, pipeline_by_arn
 from relay_emulator.common import StoreBacked, describe, err, error_code, internal_client, now, tag_list, tag_map
-from relay_emulator.core.pipeline_declaration import DeclarationError, check_structure, normalise
+from relay_emulator.core.pipeline_declaration import DeclarationError, check_regions, check_structure, normalise
 
 LOG = logging.getLogger("relay_emulator.codepipeline")
 
@@ -33,9 +35,25 @@ TAG_KEY, TAG_VALUE = "key", "value"
 def _validate(decl: dict, context: RequestContext) -> None:
     try:
         check_structure(decl)
+        check_regions(decl, context.region, codepipeline_regions(context.region))
     except DeclarationError as e:
         raise err(e.code, e.message) from None
     _check_role(decl["roleArn"], context)
+
+
+@functools.cache
+def codepipeline_regions(region: str) -> frozenset:
+    """Regions of ``region``'s partition where CodePipeline has an endpoint, from botocore's bundled
+    endpoint data (a region botocore does not know is taken to be in the ``aws`` partition)."""
+    import boto3
+    from botocore.exceptions import UnknownRegionError
+
+    session = boto3.session.Session()
+    try:
+        partition = session.get_partition_for_region(region)
+    except UnknownRegionError:
+        partition = "aws"
+    return frozenset(session.get_available_regions("codepipeline", partition_name=partition))
 
 
 def _check_role(role_arn: str, context: RequestContext) -> None:

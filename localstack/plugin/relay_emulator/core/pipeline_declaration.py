@@ -1,9 +1,13 @@
-"""CodePipeline declarations: AWS's server-side defaults and the structure checks of
-CreatePipeline / UpdatePipeline (the role check needs IAM and lives in the provider)."""
+"""CodePipeline declarations: AWS's server-side defaults and the structure and cross-region checks
+of CreatePipeline / UpdatePipeline (the role check needs IAM and lives in the provider)."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Collection
+
+# Owners whose actions AWS never runs in another region (with Source actions): third-party and custom.
+LOCAL_ONLY_OWNERS = ("ThirdParty", "Custom")
 
 
 class DeclarationError(Exception):
@@ -69,6 +73,62 @@ def check_structure(decl: dict) -> None:
                 raise _structure("Pipeline's first stage must contain only source actions")
             if i > 0 and category == "Source":
                 raise _structure("Source actions must be in the first stage of a pipeline")
+
+
+def check_regions(decl: dict, region: str, codepipeline_regions: Collection[str]) -> None:
+    """Raise the DeclarationError AWS answers for the first cross-region problem of a pipeline in
+    ``region``.
+
+    ``codepipeline_regions`` are the regions of ``region``'s partition where CodePipeline has an
+    endpoint (botocore's data, passed in so that this stays pure). An artifact store anywhere else
+    is AWS's ValidationException (aws-cdk#15650): no pipeline can keep artifacts where CodePipeline
+    does not run; the pipeline's own region is exempt (a request that reached the emulator there
+    is served there). Then, as AWS documents it: ``artifactStores`` holds the pipeline's region;
+    an action in another region is neither a source, third-party nor custom action, and has an
+    artifact store in ``artifactStores`` for its region (a single ``artifactStore`` allows no
+    cross-region action).
+    """
+    stores = decl.get("artifactStores") or {}
+    for store_region in sorted(stores):
+        if store_region != region and store_region not in codepipeline_regions:
+            raise DeclarationError(
+                "ValidationException",
+                f"The region {store_region} specified in 'pipeline.artifactStores' is not a valid AWS Region.",
+            )
+    if stores and region not in stores:
+        raise _structure(
+            f"pipeline.artifactStores must contain an artifact store for the pipeline's region {region}; "
+            f"it has {', '.join(sorted(stores))}"
+        )
+    for stage in decl.get("stages") or []:
+        for action in stage.get("actions") or []:
+            where = action.get("region")
+            if not where or where == region:
+                continue
+            category, owner, _provider = action_kind(action)
+            named = f"Action {action.get('name')} in stage {stage.get('name')} has region {where}"
+            if category == "Source":
+                raise _structure(f"{named}: source actions run in the pipeline's region {region}")
+            if owner in LOCAL_ONLY_OWNERS:
+                raise _structure(f"{named}: {owner} actions run in the pipeline's region {region}")
+            if not stores:
+                raise _structure(
+                    f"{named}, outside the pipeline's region {region}: a cross-region action needs "
+                    "pipeline.artifactStores (an artifact store per region) instead of pipeline.artifactStore"
+                )
+            if where not in stores:
+                raise _structure(
+                    f"{named}, but pipeline.artifactStores has no artifact store for {where}; "
+                    f"it has {', '.join(sorted(stores))}"
+                )
+
+
+def key_region(key_id: str) -> str | None:
+    """Region of a KMS key or alias ARN (None for a bare key id or alias name: the caller's region)."""
+    parts = key_id.split(":")
+    if len(parts) >= 6 and parts[0] == "arn" and parts[2] == "kms":
+        return parts[3]
+    return None
 
 
 def action_kind(action: dict) -> tuple:

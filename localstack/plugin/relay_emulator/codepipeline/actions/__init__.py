@@ -1,9 +1,10 @@
 """Pipeline actions, one module per kind, behind one entry point: ``run_action``.
 
 An action gets an ``ActionRun`` (what it may read: its declaration, region, the execution's
-artifacts so far) and returns an ``ActionResult`` (what the engine records: summary, revision,
-new artifacts and revisions), or raises ``ActionFailed`` with the reason. Actions never touch
-the execution themselves; the engine records their results under the pipeline's lock.
+artifacts so far, its input artifacts already copied into its region's artifact store) and
+returns an ``ActionResult`` (what the engine records: summary, revision, new artifacts and
+revisions), or raises ``ActionFailed`` with the reason. Actions never touch the execution
+themselves; the engine records their results under the pipeline's lock.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ class ActionRun:
     declaration: dict  # the execution's pipeline declaration
     action: dict
     region: str  # where the action runs
-    artifacts: dict  # artifact name -> {bucket, key, region}, produced by earlier actions
+    artifacts: dict  # artifact name -> {bucket, key, region}: inputs in the action's region, others where made
     source_override: dict | None = None  # the execution's sourceRevisions entry for this action
+    revisions: dict = dataclasses.field(default_factory=dict)  # artifact name -> revision id (source artifacts)
 
     @property
     def configuration(self) -> dict:

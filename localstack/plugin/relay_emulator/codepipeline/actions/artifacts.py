@@ -1,4 +1,17 @@
-"""Pipeline artifacts in the artifact store of an action's region, as CodePipeline keeps them."""
+"""Pipeline artifacts in the artifact store of an action's region, as CodePipeline keeps them.
+
+Every object is written ``<pipeline>/<artifact>/<random>`` into the store of the region it is for,
+with SSE-KMS under the store's ``encryptionKey`` when it names one. The key (key id, key ARN, alias
+name or alias ARN) is resolved through KMS in the store's region first: LocalStack's S3 accepts
+any key id or alias without checking that it exists (and reports an alias as a made-up
+``key/alias/...`` ARN), while S3 in AWS refuses a key it cannot use and reports the key's ARN. So
+a missing, disabled or other-region key fails the write naming it, and HeadObject's
+``SSEKMSKeyId`` is the key's ARN, as in AWS.
+
+A cross-region action reads copies: ``copy_to_region`` copies an input artifact into the action
+region's store under the same key (the engine does it before the action runs, once per artifact,
+region and execution), as CodePipeline replicates a cross-region action's input artifacts.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +22,7 @@ import zipfile
 
 from relay_emulator.codepipeline.actions import ActionFailed, ActionResult, ActionRun
 from relay_emulator.common import describe, internal_client
-from relay_emulator.core.pipeline_declaration import artifact_store, split_artifact_path
+from relay_emulator.core.pipeline_declaration import artifact_store, key_region, split_artifact_path
 
 
 def _random_key(n: int = 7) -> str:
@@ -17,25 +30,68 @@ def _random_key(n: int = 7) -> str:
     return "".join(random.choices(string.ascii_letters + string.digits, k=n))  # noqa: S311
 
 
-def put_artifact(run: ActionRun, name: str, data: bytes) -> dict:
-    """Write an output artifact (``<pipeline>/<artifact>/<random>``, SSE-KMS with the store's
-    ``encryptionKey``) and return its location ``{bucket, key, region}``."""
-    store = artifact_store(run.declaration, run.region)
+def _store(declaration: dict, region: str) -> dict:
+    store = artifact_store(declaration, region)
     if not store:
-        raise ActionFailed(f"No artifact store is configured for region {run.region}")
-    key = f"{run.pipeline_name[:20]}/{name[:20]}/{_random_key()}"
-    params = {"Bucket": store["location"], "Key": key, "Body": data}
-    enc = store.get("encryptionKey")
-    if enc and enc.get("type", "KMS") == "KMS" and enc.get("id"):
-        params["ServerSideEncryption"] = "aws:kms"
-        params["SSEKMSKeyId"] = enc["id"]
+        raise ActionFailed(f"No artifact store is configured for region {region}")
+    return store
+
+
+def _encryption(account: str, region: str, store: dict) -> dict:
+    """PutObject's SSE parameters for the store (none without a KMS ``encryptionKey``)."""
+    enc = store.get("encryptionKey") or {}
+    if not enc.get("id") or enc.get("type", "KMS") != "KMS":
+        return {}
+    key = enc["id"]
     try:
-        internal_client("s3", run.region, run.account).put_object(**params)
+        metadata = internal_client("kms", region, account).describe_key(KeyId=key)["KeyMetadata"]
+    except Exception as e:
+        raise ActionFailed(f"KMS in {region} cannot resolve the store's encryption key {key}: {describe(e)}") from None
+    arn, home = metadata["Arn"], key_region(metadata["Arn"])
+    if home != region:
+        raise ActionFailed(
+            f"the store's encryption key {key} is a key of {home}; a store in {region} needs one of {region}"
+        )
+    if not metadata.get("Enabled", True):
+        raise ActionFailed(f"the store's encryption key {key} is {metadata.get('KeyState') or 'disabled'}")
+    return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": arn}
+
+
+def _write(account: str, declaration: dict, region: str, key: str, data: bytes, what: str) -> dict:
+    """Write ``data`` to ``key`` in the artifact store of ``region``; its location."""
+    store = _store(declaration, region)
+    target = f"s3://{store['location']}/{key} in {region}"
+    try:
+        params = {"Bucket": store["location"], "Key": key, "Body": data, **_encryption(account, region, store)}
+        internal_client("s3", region, account).put_object(**params)
+    except ActionFailed as e:
+        raise ActionFailed(f"Could not write {what} to {target}: {e}") from None
+    except Exception as e:
+        raise ActionFailed(f"Could not write {what} to {target}: {describe(e)}") from None
+    return {"bucket": store["location"], "key": key, "region": region}
+
+
+def put_artifact(run: ActionRun, name: str, data: bytes) -> dict:
+    """Write an output artifact to the store of the action's region; its location ``{bucket, key, region}``."""
+    key = f"{run.pipeline_name[:20]}/{name[:20]}/{_random_key()}"
+    return _write(run.account, run.declaration, run.region, key, data, f"artifact {name}")
+
+
+def copy_to_region(account: str, declaration: dict, name: str, location: dict, region: str) -> dict:
+    """Copy the artifact at ``location`` into the store of ``region`` (same key); the copy's location.
+
+    Fails naming the source, the destination bucket and region, and the reason."""
+    source = f"s3://{location['bucket']}/{location['key']} ({location['region']})"
+    try:
+        obj = internal_client("s3", location["region"], account).get_object(
+            Bucket=location["bucket"], Key=location["key"]
+        )
+        data = obj["Body"].read()
     except Exception as e:
         raise ActionFailed(
-            f"Could not write artifact {name} to s3://{store['location']}/{key}: {describe(e)}"
+            f"Could not read input artifact {name} at {source} to copy it to {region}: {describe(e)}"
         ) from None
-    return {"bucket": store["location"], "key": key, "region": run.region}
+    return _write(account, declaration, region, location["key"], data, f"input artifact {name} from {source}")
 
 
 def read_artifact_file(run: ActionRun, path: str) -> bytes:

@@ -16,25 +16,6 @@ from relay_emulator.codepipeline.actions.artifacts import put_artifact
 from relay_emulator.common import LOG
 
 
-def _revision(run: ActionRun, artifact: str, location: dict) -> str | None:
-    """The revision the execution recorded for an input artifact (None if it recorded none).
-
-    The run does not carry the execution's artifact revisions, so the execution is the one of
-    this pipeline whose artifacts hold this very location (artifact keys are unique)."""
-    from relay_emulator.codepipeline.models import codepipeline_stores
-
-    for store in list(codepipeline_stores[run.account].values()):
-        pipeline = store.pipelines.get(run.pipeline_name)
-        if pipeline is None:
-            continue
-        with pipeline.lock:
-            for ex in pipeline.executions:
-                if ex.artifacts.get(artifact) == location:
-                    revisions = {r.get("name"): r.get("revisionId") for r in ex.artifact_revisions}
-                    return revisions.get(artifact)
-    return None
-
-
 def run(run: ActionRun) -> ActionResult:
     """Run the project's build on the input artifacts and wait for it."""
     from relay_emulator.codebuild import runner
@@ -68,7 +49,7 @@ def run(run: ActionRun) -> ActionResult:
         pipeline_name=run.pipeline_name,
         primary=locations[primary],
         secondary={name: loc for name, loc in locations.items() if name != primary},
-        revision=_revision(run, primary, locations[primary]),
+        revision=run.revisions.get(primary),
         wants_artifact=bool(outputs),
     )
     request = {"projectName": project, "environmentVariablesOverride": overrides}
