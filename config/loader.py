@@ -25,8 +25,15 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from config.naming import InvalidName, Names
 from config.paths import PROJECT_ROOT
-from config.schema import RelayConfig, RelayContext, SourceProvider, connection_region
-from regions import catalog
+from config.schema import (
+    DeliveryStrategy,
+    RelayConfig,
+    RelayContext,
+    SourceProvider,
+    TriggerMode,
+    connection_region,
+)
+from regions import catalog, delivery
 
 OVERRIDES = "RELAY_OVERRIDES"
 """The environment variable, and the name of its layer in error messages."""
@@ -158,6 +165,11 @@ def _read_context(cdktf_json: Path) -> dict[str, Any]:
     return relay
 
 
+def environment_names(cdktf_json: Path = PROJECT_ROOT / "cdktf.json") -> list[str]:
+    """The environments defined in cdktf.json's `context.relay.environments`, in the file's order."""
+    return list(_read_context(cdktf_json).get("environments") or {})
+
+
 def environment_layers(
     relay: Mapping[str, Any], environment: str | None
 ) -> tuple[str, list[tuple[str, Mapping[str, Any]]]]:
@@ -277,43 +289,116 @@ def _check_connection_region(home: str, connection_arn: str | None) -> list[Prob
 
 
 def _check_target_regions(home: str, targets: list[str]) -> list[Problem]:
+    """Targets must be known regions; whether a strategy can deliver there is `_check_delivery`'s."""
+    partition = catalog.partitions().get(home, "aws")
+    allowed = ", ".join(catalog.regions_with("cloudformation", partition))
+    return [
+        Problem((("target_regions", index),), f"unknown region {region!r}; allowed: {allowed}")
+        for index, region in enumerate(targets)
+        if region not in catalog.partitions()
+    ]
+
+
+@dataclass(frozen=True)
+class _Requested:
+    """What the configuration asks for one target region, when that is known."""
+
+    strategy: DeliveryStrategy | None
+    """The requested strategy; None when the setting it comes from is invalid."""
+    field: Loc | None
+    """The setting that asks for it; None for the default `auto`."""
+
+
+def _requested(region: str, default: Any, overrides: Mapping[str, Any]) -> _Requested:
+    if region in overrides:
+        value = overrides[region]
+        return _Requested(value if isinstance(value, DeliveryStrategy) else None, ("delivery", "regions", region))
+    if default is _UNSET:
+        return _Requested(None, ("delivery", "strategy"))
+    return _Requested(default, ("delivery", "strategy") if default is not DeliveryStrategy.AUTO else None)
+
+
+def _check_delivery(
+    home: str, targets: list[str], requests: Mapping[str, _Requested], provider: SourceProvider | None
+) -> tuple[list[Problem], dict[str, DeliveryStrategy]]:
+    """Every target region needs a strategy that can deliver there; returns the problems and the decided
+    strategy of each region whose decision is known (not when its request or the source provider is invalid,
+    as the decision depends on them)."""
+    problems: list[Problem] = []
+    decided: dict[str, DeliveryStrategy] = {}
     known = catalog.partitions()
-    partition = known.get(home)
-    problems = []
     for index, region in enumerate(targets):
-        loc = ("target_regions", index)
-        pipeline_regions = catalog.regions_with("codepipeline", known.get(region, partition or "aws"))
         if region not in known:
-            problems.append(Problem((loc,), f"unknown region {region!r}; allowed: {', '.join(pipeline_regions)}"))
-        elif partition and known[region] != partition:
-            problems.append(
-                Problem(
-                    (loc,),
-                    f"{region!r} is in partition {known[region]!r} but the home region is in {partition!r}; "
-                    "S3 replication never crosses partitions",
-                )
-            )
-        elif region not in pipeline_regions:
-            problems.append(
-                Problem(
-                    (loc,),
-                    f"{region!r} has no CodePipeline endpoint, so it cannot host the target pipeline; "
-                    f"allowed: {', '.join(pipeline_regions)}",
-                )
-            )
-    return problems
+            continue
+        request = requests[region]
+        # An invalid request is reported on its own; the rules every strategy shares still apply.
+        asked = request.strategy or DeliveryStrategy.AUTO
+        try:
+            strategy, _ = delivery.decide_region(home, region, asked, provider or SourceProvider.CONNECTION)
+        except delivery.DeliveryError as error:
+            fields = [("target_regions", index)]
+            if request.field and request.strategy is not None and delivery.working_strategies(home, region):
+                fields.append(request.field)
+            problems.append(Problem(tuple(fields), str(error)))
+            continue
+        if request.strategy is not None and (provider is not None or asked is not DeliveryStrategy.AUTO):
+            decided[region] = strategy
+    return problems, decided
 
 
-def _check_trigger_regions(targets: list[str], overrides: Mapping[str, Any]) -> list[Problem]:
+def _valid_entries(settings: Mapping[str, Any], loc: tuple[str, ...], kind: type) -> dict[str, Any]:
+    """The entries of the map at `loc`, each validated on its own: an invalid entry maps to `_UNSET`."""
+    raw: Any = settings
+    for name in loc:
+        raw = raw.get(name) if isinstance(raw, Mapping) else None
+    if not isinstance(raw, Mapping):
+        return {}
+    adapter = TypeAdapter(kind)
+    entries: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            entries[key] = adapter.validate_python(value)
+        except ValidationError:
+            entries[key] = _UNSET
+    return entries
+
+
+def _check_region_keys(section: str, targets: list[str], overrides: Mapping[str, Any]) -> list[Problem]:
     return [
         Problem(
-            (("trigger", "regions", region),),
+            ((section, "regions", region),),
             f"{region!r} is not a target region; allowed: {', '.join(targets)} "
-            f'(an override removes the entry with {{"trigger": {{"regions": {{"{region}": null}}}}}})',
+            f'(an override removes the entry with {{"{section}": {{"regions": {{"{region}": null}}}}}})',
         )
         for region in overrides
         if region not in targets
     ]
+
+
+def _check_trigger_strategies(
+    home: str,
+    overrides: Mapping[str, Any],
+    decided: Mapping[str, DeliveryStrategy],
+    requests: Mapping[str, _Requested],
+) -> list[Problem]:
+    """A trigger mode is only for a region delivered `bespoke` (the others have no trigger)."""
+    problems = []
+    for region in overrides:
+        strategy = decided.get(region)
+        if strategy is None or strategy is DeliveryStrategy.BESPOKE:
+            continue
+        how = "as configured" if requests[region].field else "decided by auto"
+        fix = f'remove the entry (an override removes it with {{"trigger": {{"regions": {{"{region}": null}}}}}})'
+        if DeliveryStrategy.BESPOKE in delivery.working_strategies(home, region):
+            fix += f', or deliver it bespoke with {{"delivery": {{"regions": {{"{region}": "bespoke"}}}}}}'
+        problems.append(
+            Problem(
+                (("trigger", "regions", region),),
+                f"{region!r} is delivered {strategy.value} ({how}), which has no trigger; only a region delivered "
+                f"bespoke has a trigger mode: {fix}",
+            )
+        )
+    return problems
 
 
 def _check_policy_file(policy_file: str | None, root: Path) -> list[Problem]:
@@ -335,11 +420,13 @@ def _check_policy_file(policy_file: str | None, root: Path) -> list[Problem]:
     return []
 
 
-def _check_names(names: Names, home: str, targets: list[str], *, connection: bool) -> list[Problem]:
-    # Names embed the regions; an unknown region is reported on its own and would only add noise here.
-    known = catalog.partitions()
+def _check_names(
+    names: Names, home: str, decided: Mapping[str, DeliveryStrategy], *, connection: bool
+) -> list[Problem]:
+    # Names embed the regions and depend on each region's strategy; a region without a decision (unknown,
+    # undeliverable or with an invalid request) is reported on its own and would only add noise here.
     try:
-        names.all_for(home, [region for region in targets if region in known], connection=connection)
+        names.all_for(home, {region: strategy.value for region, strategy in decided.items()}, connection=connection)
     except InvalidName as error:
         return [Problem((("app",), ("environment",), ("namespace",)), str(error))]
     return []
@@ -367,10 +454,22 @@ def _cross_field_problems(settings: Mapping[str, Any], root: Path) -> list[Probl
             problems += _home_needs(home, "codecommit" if provider is SourceProvider.CODECOMMIT else "connection")
         if (arn := valid("source", "connection_arn")) is not _UNSET:
             problems += _check_connection_region(home, arn)
+    delivery_regions = _valid_entries(settings, ("delivery", "regions"), DeliveryStrategy)
+    trigger_regions = _valid_entries(settings, ("trigger", "regions"), TriggerMode)
+    decided: dict[str, DeliveryStrategy] = {}
+    requests: dict[str, _Requested] = {}
     if home is not _UNSET and targets is not _UNSET:
         problems += _check_target_regions(home, targets)
-    if targets is not _UNSET and (overrides := valid("trigger", "regions")) is not _UNSET:
-        problems += _check_trigger_regions(targets, overrides)
+    if home_known and targets is not _UNSET:
+        default = valid("delivery", "strategy")
+        requests = {region: _requested(region, default, delivery_regions) for region in targets}
+        provider = valid("source", "provider")
+        found, decided = _check_delivery(home, targets, requests, None if provider is _UNSET else provider)
+        problems += found
+    if targets is not _UNSET:
+        problems += _check_region_keys("delivery", targets, delivery_regions)
+        problems += _check_region_keys("trigger", targets, trigger_regions)
+    problems += _check_trigger_strategies(home, trigger_regions, decided, requests)
     if (policy_file := valid("deploy", "policy_file")) is not _UNSET:
         problems += _check_policy_file(policy_file, root)
     parts = (valid("app"), valid("environment"), valid("namespace"))
@@ -378,7 +477,7 @@ def _cross_field_problems(settings: Mapping[str, Any], root: Path) -> list[Probl
         creates_connection = (
             valid("source", "provider") is SourceProvider.CONNECTION and valid("source", "connection_arn") is None
         )
-        problems += _check_names(Names(*parts), home, targets, connection=creates_connection)
+        problems += _check_names(Names(*parts), home, decided, connection=creates_connection)
     return problems
 
 

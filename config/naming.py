@@ -7,6 +7,7 @@ found, imported or referenced by another stack without a lookup.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 # (limit, pattern) per kind of name; from the AWS service quotas and API references.
@@ -76,6 +77,19 @@ class Names:
         """CloudWatch Logs group of the CodeBuild project."""
         return self._check("log_group", f"/aws/codebuild/{self.codebuild_project(region)}")
 
+    @staticmethod
+    def deploy_action(region: str) -> str:
+        """The home pipeline's deploy action for a region it delivers itself (`native` or `remote`)."""
+        return f"Deploy-{region}"
+
+    def remote_deploy_project(self, region: str) -> str:
+        """CodeBuild project in the home region that deploys the release into one `remote` region."""
+        return self._check("codebuild_project", f"{self._base}-deploy-{region}")
+
+    def remote_deploy_log_group(self, region: str) -> str:
+        """CloudWatch Logs group of a `remote` region's deploy project."""
+        return self._check("log_group", f"/aws/codebuild/{self.remote_deploy_project(region)}")
+
     def event_rule(self, purpose: str, region: str) -> str:
         """EventBridge rule `<app>-<env>-<purpose>-<region>`."""
         return self._check("event_rule", f"{self._base}-{purpose}-{region}")
@@ -104,19 +118,31 @@ class Names:
         """Terraform stack of the replication from the home region to the targets (in the home region)."""
         return self._check("stack", f"{self._base}-replication")
 
-    def all_for(self, home_region: str, target_regions: list[str], *, connection: bool = False) -> list[str]:
+    def all_for(
+        self, home_region: str, targets: Mapping[str, str] | Sequence[str], *, connection: bool = False
+    ) -> list[str]:
         """Compute every name of a deployment, so a bad one fails before anything is built (the
-        connection's only when the home stack creates it)."""
-        names = [self.home_stack(), self.replication_stack(), *([self.connection()] if connection else [])]
+        connection's only when the home stack creates it). `targets` maps each target region to its
+        delivery strategy (`native`, `bespoke` or `remote`); a plain list means every region is bespoke."""
+        strategies = dict(targets) if isinstance(targets, Mapping) else dict.fromkeys(targets, "bespoke")
+        names = [self.home_stack(), *([self.connection()] if connection else [])]
         names += [self.codebuild_project(home_region), self.log_group(home_region)]
         names += [self.pipeline("release", home_region), self.kms_alias(home_region)]
         names += [self.bucket(p, home_region) for p in ("release", "artifacts")]
-        names += [self.role(p, home_region) for p in ("replication", "pipeline", "build", "source-trigger")]
+        names += [self.role(p, home_region) for p in ("pipeline", "build", "source-trigger")]
         names += [self.event_rule("source-push", home_region)]
-        for region in target_regions:
-            names += [self.target_stack(region), self.pipeline("deploy", region), self.event_rule("release", region)]
-            names += [self.kms_alias(region)]
-            names += [self.bucket(p, region) for p in ("release", "artifacts", "trail")]
-            names += [self.role(p, region) for p in ("pipeline", "deploy", "trigger")]
-            names += [self.trail(region)]
+        if "bespoke" in strategies.values():
+            names += [self.replication_stack(), self.role("replication", home_region)]
+        for region, strategy in strategies.items():
+            names += [self.role("deploy", region)]
+            if strategy == "remote":
+                names += [self.remote_deploy_project(region), self.remote_deploy_log_group(region)]
+                names += [self.role("remote-deploy", region)]
+                continue
+            names += [self.target_stack(region), self.kms_alias(region), self.bucket("artifacts", region)]
+            if strategy == "bespoke":
+                names += [self.pipeline("deploy", region), self.event_rule("release", region)]
+                names += [self.bucket(p, region) for p in ("release", "trail")]
+                names += [self.role(p, region) for p in ("pipeline", "trigger")]
+                names += [self.trail(region)]
         return names

@@ -45,6 +45,15 @@ class TriggerMode(StrEnum):
     CLOUDTRAIL = "cloudtrail"
 
 
+class DeliveryStrategy(StrEnum):
+    """How a release reaches one target region (see :mod:`regions.delivery` for the `auto` policy)."""
+
+    AUTO = "auto"
+    NATIVE = "native"
+    BESPOKE = "bespoke"
+    REMOTE = "remote"
+
+
 class SourceProvider(StrEnum):
     """Where the home pipeline takes the application source from."""
 
@@ -135,7 +144,20 @@ class TriggerConfig(_Strict):
     """`eventbridge` (S3 -> EventBridge notifications, delivered durably) or `cloudtrail` (a trail logging the
     release key's S3 data events, best effort and billed per event). Default `eventbridge`."""
     regions: dict[str, TriggerMode] = {}
-    """Per-target-region override of `mode`, e.g. `{"ap-southeast-4": "cloudtrail"}`. Default none."""
+    """Per-target-region override of `mode`, e.g. `{"ap-southeast-4": "cloudtrail"}`, for regions delivered
+    `bespoke` only (the others have no trigger). Default none."""
+
+
+class DeliveryConfig(_Strict):
+    """How each target region receives and deploys a release."""
+
+    strategy: DeliveryStrategy = DeliveryStrategy.AUTO
+    """Strategy of every target region without an override: `auto` (default; decided per region from the
+    region catalog), `native` (a cross-region CloudFormation action of the home pipeline), `bespoke`
+    (replication, trigger and the region's own pipeline) or `remote` (a CodeBuild action of the home
+    pipeline deploys into the region with CloudFormation)."""
+    regions: dict[str, DeliveryStrategy] = {}
+    """Per-target-region override of `strategy`, e.g. `{"eu-south-2": "bespoke"}`. Default none."""
 
 
 class DeployConfig(_Strict):
@@ -243,10 +265,11 @@ class RelayConfig(_Strict):
     home_region: str
     """Region of the source-and-build pipeline and the release bucket. Required."""
     target_regions: Annotated[list[str], Field(min_length=1, max_length=20)]
-    """Regions that receive each release by replication and deploy it with their own pipeline. Required."""
+    """Regions that receive and deploy each release, each by its delivery strategy (`delivery`). Required."""
     source: SourceConfig
     release: ReleaseConfig = ReleaseConfig()
     trigger: TriggerConfig = TriggerConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
     deploy: DeployConfig
     replication: ReplicationConfig = ReplicationConfig()
     buckets: BucketConfig = BucketConfig()
@@ -274,6 +297,11 @@ class RelayConfig(_Strict):
     def trigger_mode(self, region: str) -> TriggerMode:
         """The trigger mode of one target region (its override, else the deployment's mode)."""
         return self.trigger.regions.get(region, self.trigger.mode)
+
+    def requested_delivery(self, region: str) -> DeliveryStrategy:
+        """The delivery strategy the configuration asks for one target region (its override, else the
+        deployment's strategy); `auto` is decided by :func:`regions.delivery.decide`."""
+        return self.delivery.regions.get(region, self.delivery.strategy)
 
     @field_validator("tags")
     @classmethod

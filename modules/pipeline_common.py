@@ -1,9 +1,13 @@
-"""What both pipelines of the app share: the props every pipeline needs and its encrypted artifact store."""
+"""What the app's pipelines share: the props every pipeline needs, its encrypted artifact stores and the
+CloudFormation deploy action every delivery strategy ends with."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
+from modules import iam
 from modules.cdk_seam import Construct, aws
 
 cp = aws.codepipeline
@@ -38,15 +42,84 @@ class PipelineProps:
     """Fixed key of the release object. Required."""
 
 
-def encrypted_artifact_store(bucket_name: str, kms_key_arn: str) -> list[cp.CodepipelineArtifactStore]:
-    """An S3 artifact store whose objects CodePipeline encrypts with the given customer-managed key."""
+# What the pipeline role (or a deploy build's role) may do to the one stack it deploys.
+DEPLOY_STACK_ACTIONS = (
+    "cloudformation:CreateStack",
+    "cloudformation:UpdateStack",
+    "cloudformation:DescribeStacks",
+    "cloudformation:DescribeStackEvents",
+    "cloudformation:GetTemplate",
+)
+USE_KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
+
+
+@dataclass(frozen=True)
+class ArtifactStore:
+    """An artifact store of a pipeline: an S3 bucket and the KMS key CodePipeline encrypts it with."""
+
+    bucket_name: str
+    """Bucket of the store. Required."""
+    kms_key_id: str
+    """The key's ARN, or its alias ARN (CodePipeline accepts both; an alias keeps the name deterministic
+    when the key lives in another region's stack). Required."""
+    region: str | None = None
+    """Region of the store; required (for every store) once a pipeline has actions in other regions."""
+
+
+@dataclass(frozen=True)
+class HomeDeployment:
+    """One region's deploy action in the home pipeline's Deploy stage, and what it needs of the pipeline:
+    the statements its role gets and, for a cross-region action, the artifact store in that region."""
+
+    region: str
+    """Region the action deploys into. Required."""
+    action: cp.CodepipelineStageAction
+    """The action (CloudFormation in that region, or a CodeBuild build in home that deploys there). Required."""
+    statements: tuple[dict, ...]
+    """Statements the pipeline role needs for this action. Required."""
+    artifact_store: ArtifactStore | None = None
+    """The artifact store in the action's region, for a cross-region action. Default none."""
+
+
+def artifact_stores(stores: Sequence[ArtifactStore]) -> list[cp.CodepipelineArtifactStore]:
+    """S3 artifact stores whose objects CodePipeline encrypts with each store's customer-managed key."""
     return [
         cp.CodepipelineArtifactStore(
-            location=bucket_name,
+            location=store.bucket_name,
             type="S3",
-            encryption_key=cp.CodepipelineArtifactStoreEncryptionKey(id=kms_key_arn, type="KMS"),
+            region=store.region,
+            encryption_key=cp.CodepipelineArtifactStoreEncryptionKey(id=store.kms_key_id, type="KMS"),
         )
+        for store in stores
     ]
+
+
+@dataclass(frozen=True)
+class StackDeploy:
+    """What a CloudFormation deployment of the release needs, whatever runs it."""
+
+    stack_name: str
+    """CloudFormation stack deployed from the release. Required."""
+    template_path: str = "template.yaml"
+    """Template path inside the release. Default `template.yaml`."""
+    capabilities: tuple[str, ...] = ()
+    """CloudFormation capabilities. Default none."""
+    parameter_overrides: Mapping[str, str] = field(default_factory=dict)
+    """Template parameters. Default none."""
+
+    def action_configuration(self, artifact: str, role_arn: str) -> dict[str, str]:
+        """Configuration of a CodePipeline CloudFormation action (CREATE_UPDATE) reading `artifact`."""
+        configuration = {
+            "ActionMode": "CREATE_UPDATE",
+            "StackName": self.stack_name,
+            "TemplatePath": f"{artifact}::{self.template_path}",
+            "RoleArn": role_arn,
+        }
+        if self.capabilities:
+            configuration["Capabilities"] = ",".join(self.capabilities)
+        if self.parameter_overrides:
+            configuration["ParameterOverrides"] = json.dumps(dict(self.parameter_overrides), sort_keys=True)
+        return configuration
 
 
 def v2_pipeline(
@@ -58,8 +131,11 @@ def v2_pipeline(
     stages: list[cp.CodepipelineStage],
     provider: aws.provider.AwsProvider,
     triggers: list[cp.CodepipelineTrigger] | None = None,
+    remote_stores: Sequence[ArtifactStore] = (),
 ) -> cp.Codepipeline:
-    """A V2 pipeline (queued executions: releases deploy in order, none is superseded) with its store."""
+    """A V2 pipeline (queued executions: releases deploy in order, none is superseded) with its store, and
+    one store per other region it has actions in (`remote_stores`; every store then names its region)."""
+    own = ArtifactStore(props.artifact_bucket_name, props.kms_key_arn, props.region if remote_stores else None)
     return cp.Codepipeline(
         scope,
         id,
@@ -68,7 +144,36 @@ def v2_pipeline(
         pipeline_type="V2",
         execution_mode="QUEUED",
         role_arn=role_arn,
-        artifact_store=encrypted_artifact_store(props.artifact_bucket_name, props.kms_key_arn),
+        artifact_store=artifact_stores([own, *remote_stores]),
         stage=stages,
         trigger=triggers,
     )
+
+
+def deploy_role(
+    scope: Construct,
+    id: str,
+    *,
+    name: str,
+    stack_name: str,
+    account_id: str,
+    statements: Sequence[dict],
+    provider: aws.provider.AwsProvider,
+) -> iam.ServiceRole:
+    """The role CloudFormation assumes to deploy the release's stack, on behalf of this account only: the
+    deploy policy's statements (what the template creates) and nothing else."""
+    return iam.ServiceRole(
+        scope,
+        id,
+        name=name,
+        service="cloudformation.amazonaws.com",
+        source_account=account_id,
+        description=f"CloudFormation: deploy stack {stack_name}",
+        statements=statements,
+        provider=provider,
+    )
+
+
+def pass_role(sid: str, role_arn: str, service: str = "cloudformation.amazonaws.com") -> dict:
+    """iam:PassRole of one role, to one service only."""
+    return iam.allow(sid, ["iam:PassRole"], [role_arn], Condition={"StringEquals": {"iam:PassedToService": service}})

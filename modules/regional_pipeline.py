@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from modules import iam
 from modules.cdk_seam import Construct, aws
-from modules.pipeline_common import PipelineProps, v2_pipeline
+from modules.pipeline_common import (
+    DEPLOY_STACK_ACTIONS,
+    USE_KEY_ACTIONS,
+    PipelineProps,
+    StackDeploy,
+    deploy_role,
+    pass_role,
+    v2_pipeline,
+)
 
 cp = aws.codepipeline
 
@@ -20,14 +27,8 @@ class RegionalPipelineProps:
     """What every pipeline of the region shares (names, key, buckets). Required."""
     deploy_role_name: str
     """IAM role CloudFormation assumes to deploy the stack. Required."""
-    stack_name: str
-    """CloudFormation stack deployed by the pipeline. Required."""
-    template_path: str = "template.yaml"
-    """Template path inside the release zip. Default `template.yaml`."""
-    capabilities: tuple[str, ...] = ()
-    """CloudFormation capabilities. Default none."""
-    parameter_overrides: dict[str, str] = field(default_factory=dict)
-    """Template parameters. Default none."""
+    deploy: StackDeploy
+    """The stack deployed from the release zip. Required."""
     deploy_statements: tuple[dict, ...] = ()
     """Statements of the CloudFormation role's policy (what the template creates). Default none: the role
     can only deploy templates of resources that need no permission."""
@@ -40,14 +41,14 @@ class RegionalPipeline(Construct):
     def __init__(self, scope: Construct, id: str, *, props: RegionalPipelineProps, provider: aws.provider.AwsProvider):
         super().__init__(scope, id)
         p, c = props, props.common
-        self.stack_arn = f"arn:{c.partition}:cloudformation:{c.region}:{c.account_id}:stack/{p.stack_name}/*"
-        self.deploy_role = iam.ServiceRole(
+        stack = p.deploy.stack_name
+        self.stack_arn = f"arn:{c.partition}:cloudformation:{c.region}:{c.account_id}:stack/{stack}/*"
+        self.deploy_role = deploy_role(
             self,
             "deploy-role",
             name=p.deploy_role_name,
-            service="cloudformation.amazonaws.com",
-            source_account=c.account_id,
-            description=f"CloudFormation: deploy stack {p.stack_name}",
+            stack_name=stack,
+            account_id=c.account_id,
             statements=p.deploy_statements,
             provider=provider,
         )
@@ -70,37 +71,12 @@ class RegionalPipeline(Construct):
                     "Artifacts", ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"], [f"{c.artifact_bucket_arn}/*"]
                 ),
                 iam.allow("ArtifactBucket", get_bucket, [c.artifact_bucket_arn]),
-                iam.allow("UseKey", ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], [c.kms_key_arn]),
-                iam.allow(
-                    "DeployStack",
-                    [
-                        "cloudformation:CreateStack",
-                        "cloudformation:UpdateStack",
-                        "cloudformation:DescribeStacks",
-                        "cloudformation:DescribeStackEvents",
-                        "cloudformation:GetTemplate",
-                    ],
-                    [self.stack_arn],
-                ),
-                iam.allow(
-                    "PassDeployRole",
-                    ["iam:PassRole"],
-                    [self.deploy_role.arn],
-                    Condition={"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
-                ),
+                iam.allow("UseKey", USE_KEY_ACTIONS, [c.kms_key_arn]),
+                iam.allow("DeployStack", DEPLOY_STACK_ACTIONS, [self.stack_arn]),
+                pass_role("PassDeployRole", self.deploy_role.arn),
             ],
             provider=provider,
         )
-        deploy_configuration = {
-            "ActionMode": "CREATE_UPDATE",
-            "StackName": p.stack_name,
-            "TemplatePath": f"SourceArtifact::{p.template_path}",
-            "RoleArn": self.deploy_role.arn,
-        }
-        if p.capabilities:
-            deploy_configuration["Capabilities"] = ",".join(p.capabilities)
-        if p.parameter_overrides:
-            deploy_configuration["ParameterOverrides"] = json.dumps(p.parameter_overrides, sort_keys=True)
         self.pipeline = v2_pipeline(
             self,
             "this",
@@ -137,7 +113,7 @@ class RegionalPipeline(Construct):
                             provider="CloudFormation",
                             version="1",
                             input_artifacts=["SourceArtifact"],
-                            configuration=deploy_configuration,
+                            configuration=p.deploy.action_configuration("SourceArtifact", self.deploy_role.arn),
                         )
                     ],
                 ),

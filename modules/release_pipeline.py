@@ -1,4 +1,5 @@
-"""The home-region pipeline: git source on one branch -> CodeBuild zips and publishes the release."""
+"""The home-region pipeline: git source on one branch -> CodeBuild zips and publishes the release -> the
+home pipeline's own deploy actions, one per region delivered `native` or `remote`."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from dataclasses import dataclass
 
 from modules import iam
 from modules.cdk_seam import Construct, aws
-from modules.pipeline_common import PipelineProps, v2_pipeline
+from modules.pipeline_common import USE_KEY_ACTIONS, HomeDeployment, PipelineProps, v2_pipeline
 
 cp = aws.codepipeline
 cb = aws.codebuild_project
+
+RELEASE_ARTIFACT = "ReleaseArtifact"
+"""The build's output artifact: the release's files, read by the Deploy stage's actions."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,9 @@ class ReleasePipelineProps:
     """CodeBuild image. Default the managed Amazon Linux 2 standard 5.0 image (has zip and the AWS CLI)."""
     log_retention_days: int = 90
     """Retention of build logs. Default 90."""
+    deployments: tuple[HomeDeployment, ...] = ()
+    """Deploy actions of the pipeline's Deploy stage (they run side by side after the build, reading the
+    build's `ReleaseArtifact`). Default none: the pipeline ends with the build."""
 
 
 class ReleasePipeline(Construct):
@@ -59,7 +66,7 @@ class ReleasePipeline(Construct):
         log_group_arn = f"{arn}:logs:{c.region}:{c.account_id}:log-group:{p.log_group_name}"
         repository_arn = f"{arn}:codecommit:{c.region}:{c.account_id}:{p.repository}"
         artifacts = f"{c.artifact_bucket_arn}/*"
-        use_key = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+        use_key = USE_KEY_ACTIONS
 
         self.log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
             self,
@@ -193,32 +200,38 @@ class ReleasePipeline(Construct):
                     [self.project_arn],
                 ),
                 iam.allow("UseKey", use_key, [c.kms_key_arn]),
+                *(statement for deployment in p.deployments for statement in deployment.statements),
             ],
             provider=provider,
         )
+        stages = [
+            cp.CodepipelineStage(name="Source", action=[source_action]),
+            cp.CodepipelineStage(
+                name="Package",
+                action=[
+                    cp.CodepipelineStageAction(
+                        name="ZipAndPublish",
+                        category="Build",
+                        owner="AWS",
+                        provider="CodeBuild",
+                        version="1",
+                        input_artifacts=["SourceArtifact"],
+                        output_artifacts=[RELEASE_ARTIFACT] if p.deployments else None,
+                        configuration={"ProjectName": self.project.name},
+                    )
+                ],
+            ),
+        ]
+        if p.deployments:
+            stages.append(cp.CodepipelineStage(name="Deploy", action=[d.action for d in p.deployments]))
         self.pipeline = v2_pipeline(
             self,
             "this",
             props=c,
             role_arn=self.pipeline_role.arn,
             provider=provider,
-            stages=[
-                cp.CodepipelineStage(name="Source", action=[source_action]),
-                cp.CodepipelineStage(
-                    name="Package",
-                    action=[
-                        cp.CodepipelineStageAction(
-                            name="ZipAndPublish",
-                            category="Build",
-                            owner="AWS",
-                            provider="CodeBuild",
-                            version="1",
-                            input_artifacts=["SourceArtifact"],
-                            configuration={"ProjectName": self.project.name},
-                        )
-                    ],
-                ),
-            ],
+            stages=stages,
+            remote_stores=[d.artifact_store for d in p.deployments if d.artifact_store],
             triggers=triggers,
         )
         if not p.connection_arn:

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.paths import PROJECT_ROOT
-from config.schema import RelayConfig
+from config.schema import DeliveryStrategy, RelayConfig
 from modules.cdk_seam import cdk
+from regions.delivery import decisions
 from stacks.home import HomeStack
 from stacks.replication import ReplicationStack
 from stacks.target import TargetStack
@@ -20,16 +21,31 @@ class RelayApp:
     app: cdk.App
     home: HomeStack
     targets: list[TargetStack]
-    replication: ReplicationStack
+    """The stacks of the target regions that have one (delivered `native` or `bespoke`)."""
+    replication: ReplicationStack | None
+    """Replication to the `bespoke` regions; None when there is none."""
 
 
 def build_app(config: RelayConfig, *, outdir: str | None = None, root: Path = PROJECT_ROOT) -> RelayApp:
-    """The home stack and one stack per target region, which stand alone and deploy side by side, then the
-    replication stack, which reads the buckets and keys of all of them (`cdktf deploy '*'` deploys it last)."""
+    """One stack per target region that needs one (`native`, `bespoke`) and the home stack, which stand alone;
+    the home stack deploys after the native regions' stacks (its pipeline names their artifact stores),
+    beside the bespoke ones. Then the replication stack, which reads the buckets and keys of home and the
+    bespoke regions (`cdktf deploy '*'` deploys it last)."""
     app = cdk.App(outdir=outdir, skip_validation=False) if outdir else cdk.App()
-    targets = [TargetStack(app, config=config, region=region, root=root) for region in config.target_regions]
+    strategies = {d.region: d.strategy for d in decisions(config)}
+    targets = [
+        TargetStack(app, config=config, region=region, strategy=strategy, root=root)
+        for region, strategy in strategies.items()
+        if strategy is not DeliveryStrategy.REMOTE
+    ]
     home = HomeStack(app, config=config, root=root)
-    replication = ReplicationStack(app, config=config)
-    for stack in (home, *targets):
-        replication.add_dependency(stack)
+    for target in targets:
+        if target.strategy is DeliveryStrategy.NATIVE:
+            home.add_dependency(target)
+    replication = None
+    if DeliveryStrategy.BESPOKE in strategies.values():
+        replication = ReplicationStack(app, config=config)
+        for stack in (home, *targets):
+            if stack is home or stack.strategy is DeliveryStrategy.BESPOKE:
+                replication.add_dependency(stack)
     return RelayApp(app=app, home=home, targets=targets, replication=replication)

@@ -1,7 +1,9 @@
-"""The home region: source-and-build pipeline and the release bucket.
+"""The home region: source-and-build pipeline and the release bucket, and what deploys the regions the home
+pipeline delivers itself (`native`: a cross-region CloudFormation action; `remote`: a CodeBuild build).
 
-It reads nothing of the target regions: their stacks and this one deploy side by side, and the
-replication stack (stacks/replication.py) joins them afterwards.
+It reads nothing of the target regions: what it names of a native region's stack (artifact bucket, key
+alias, deploy role) is named deterministically, and the replication stack (stacks/replication.py)
+joins home and the bespoke regions afterwards.
 """
 
 from __future__ import annotations
@@ -9,13 +11,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from config.paths import PROJECT_ROOT
-from config.schema import RelayConfig, SourceProvider
+from config.schema import DeliveryStrategy, RelayConfig, SourceProvider
 from modules.cdk_seam import Construct, aws
-from modules.release_pipeline import ReleasePipeline, ReleasePipelineProps
+from modules.native_deploy import NativeDeploymentProps, native_deployment
+from modules.pipeline_common import HomeDeployment
+from modules.release_pipeline import RELEASE_ARTIFACT, ReleasePipeline, ReleasePipelineProps
+from modules.remote_deploy import RemoteDeploy, RemoteDeployProps
 from regions import catalog
+from regions.delivery import decisions
+from regions.providers import alias_for
 from stacks.base import RelayStack
+from stacks.target import policy_statements, stack_deploy
 
 BUILDSPEC = Path("buildspec") / "release.yml"
+REMOTE_BUILDSPEC = Path("buildspec") / "remote-deploy.yml"
 
 
 class HomeStack(RelayStack):
@@ -43,6 +52,8 @@ class HomeStack(RelayStack):
                 provider_type=source.connection_provider_type.value,
             )
             connection_arn = self.connection.arn
+        self.remote: dict[str, RemoteDeploy] = {}
+        deployments = tuple(self._deployment(d.region, d.strategy, root) for d in decisions(config))
         self.pipeline = ReleasePipeline(
             self,
             "pipeline",
@@ -57,6 +68,7 @@ class HomeStack(RelayStack):
                 source_trigger_role_name=names.role("source-trigger", region),
                 source_trigger_rule_name=names.event_rule("source-push", region),
                 buildspec=(root / BUILDSPEC).read_text(),
+                deployments=tuple(d for d in deployments if d is not None),
             ),
             provider=provider,
         )
@@ -71,3 +83,48 @@ class HomeStack(RelayStack):
                 self.connection.arn,
                 "Connection the pipeline reads the repository through (authorise it once: it starts PENDING)",
             )
+
+    def _deployment(self, region: str, strategy: DeliveryStrategy, root: Path) -> HomeDeployment | None:
+        """The home pipeline's deploy action for a region it delivers itself; None for a bespoke region."""
+        config, names = self.config, self.config.names
+        if strategy is DeliveryStrategy.NATIVE:
+            return native_deployment(
+                NativeDeploymentProps(
+                    region=region,
+                    account_id=self.account_id,
+                    partition=self.partition,
+                    artifact_bucket_name=names.bucket("artifacts", region),
+                    kms_alias=names.kms_alias(region),
+                    deploy_role_name=names.role("deploy", region),
+                    deploy=stack_deploy(config),
+                    action_name=names.deploy_action(region),
+                    input_artifact=RELEASE_ARTIFACT,
+                )
+            )
+        if strategy is DeliveryStrategy.REMOTE:
+            home = config.home_region
+            remote = RemoteDeploy(
+                self,
+                f"remote-{alias_for(region)}",
+                props=RemoteDeployProps(
+                    region=region,
+                    home_region=home,
+                    account_id=self.account_id,
+                    partition=self.partition,
+                    project_name=names.remote_deploy_project(region),
+                    log_group_name=names.remote_deploy_log_group(region),
+                    build_role_name=names.role("remote-deploy", region),
+                    deploy_role_name=names.role("deploy", region),
+                    deploy=stack_deploy(config),
+                    deploy_statements=policy_statements(root, config.deploy.policy_file),
+                    kms_key_arn=self.key.arn,
+                    artifact_bucket_arn=self.artifact_bucket.arn,
+                    buildspec=(root / REMOTE_BUILDSPEC).read_text(),
+                    action_name=names.deploy_action(region),
+                    input_artifact=RELEASE_ARTIFACT,
+                ),
+                provider=self.provider,
+            )
+            self.remote[region] = remote
+            return remote.deployment
+        return None

@@ -1,4 +1,4 @@
-"""Replication of the release object from the home region to every target region.
+"""Replication of the release object from the home region to every target region delivered `bespoke`.
 
 The only part of the system that couples home to the targets, so it is a stack of its own: the home
 stack and the target stacks stand alone and deploy side by side, and this one follows them. It finds
@@ -9,10 +9,11 @@ this stack again (seconds, no buckets) makes replication re-encrypt with it.
 
 from __future__ import annotations
 
-from config.schema import RelayConfig
+from config.schema import DeliveryStrategy, RelayConfig
 from modules.cdk_seam import Construct, aws
 from modules.replication import ReleaseReplication, ReleaseReplicationProps, ReplicaDestination
 from regions import catalog
+from regions.delivery import decisions
 from regions.providers import alias_for
 from stacks.base import RelayStack
 
@@ -33,7 +34,9 @@ class ReplicationStack(RelayStack):
         source_key = aws.data_aws_kms_alias.DataAwsKmsAlias(
             self, "release-key", provider=self.provider, name=names.kms_alias(region)
         )
-        self.destinations = tuple(self._destination(target) for target in config.target_regions)
+        self.destinations = tuple(
+            self._destination(d.region) for d in decisions(config) if d.strategy is DeliveryStrategy.BESPOKE
+        )
         self.replication = ReleaseReplication(
             self,
             "replication",

@@ -1,7 +1,10 @@
-"""One target region: everything it needs to receive a release and deploy it, and nothing from home.
+"""One target region's own stack: what it needs to receive a release and deploy it, and nothing from home.
 
-The stack reads no state and no resource of the home stack, so it can be planned, deployed and
-operated while the home region is down (static stability).
+A region delivered `bespoke` gets its release bucket, key, deploy pipeline and trigger; one delivered
+`native` gets the artifact store the home pipeline's cross-region action writes to (key and bucket)
+and its deploy role. (A `remote` region has no stack: the home stack holds what deploys it.) The
+stack reads no state and no resource of the home stack, so it can be planned, deployed and operated
+while the home region is down (static stability).
 """
 
 from __future__ import annotations
@@ -10,19 +13,71 @@ import json
 from pathlib import Path
 
 from config.paths import PROJECT_ROOT
-from config.schema import RelayConfig, TriggerMode
+from config.schema import DeliveryStrategy, RelayConfig, TriggerMode
 from modules.cdk_seam import Construct
+from modules.pipeline_common import StackDeploy, deploy_role
 from modules.regional_pipeline import RegionalPipeline, RegionalPipelineProps
 from modules.trigger import CloudTrailTrigger, CloudTrailTriggerProps, EventBridgeTrigger, TriggerProps
 from stacks.base import RelayStack
 
 
-class TargetStack(RelayStack):
-    """Destination bucket, key, deploy pipeline and trigger of one target region."""
+def stack_deploy(config: RelayConfig) -> StackDeploy:
+    """The configured CloudFormation deployment of the release."""
+    deploy = config.deploy
+    return StackDeploy(
+        stack_name=deploy.stack_name,
+        template_path=deploy.template_path,
+        capabilities=tuple(deploy.capabilities),
+        parameter_overrides=dict(deploy.parameter_overrides),
+    )
 
-    def __init__(self, scope: Construct, *, config: RelayConfig, region: str, root: Path = PROJECT_ROOT):
+
+class TargetStack(RelayStack):
+    """One target region: for `bespoke`, destination bucket, key, deploy pipeline and trigger; for `native`,
+    the artifact store (key and bucket) and deploy role of the home pipeline's action in this region."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        *,
+        config: RelayConfig,
+        region: str,
+        strategy: DeliveryStrategy = DeliveryStrategy.BESPOKE,
+        root: Path = PROJECT_ROOT,
+    ):
         names = config.names
         super().__init__(scope, names.target_stack(region), config=config, region=region)
+        self.strategy = strategy
+        if strategy is DeliveryStrategy.NATIVE:
+            self._native(root)
+        elif strategy is DeliveryStrategy.BESPOKE:
+            self._bespoke(root)
+        else:
+            raise ValueError(f"{region}: a region delivered {strategy.value!r} has no stack of its own")
+
+    def _native(self, root: Path) -> None:
+        """The store CodePipeline copies the release into, and the role CloudFormation deploys it with."""
+        config, region = self.config, self.region
+        self.key = self.region_key()
+        self.artifact_bucket = self.bucket("artifact-bucket", "artifacts", self.key.arn)
+        self.deploy_role = deploy_role(
+            self,
+            "deploy-role",
+            name=config.names.role("deploy", region),
+            stack_name=config.deploy.stack_name,
+            account_id=self.account_id,
+            statements=policy_statements(root, config.deploy.policy_file),
+            provider=self.provider,
+        )
+        self.output("kms_key_arn", self.key.arn, "Key of this region's artifact store")
+        self.output("artifact_bucket", self.artifact_bucket.bucket.bucket, "Artifact store of the home pipeline here")
+        self.output("deploy_role_arn", self.deploy_role.arn, "Role CloudFormation deploys the release with")
+        self.output("deploy_stack_name", config.deploy.stack_name, "CloudFormation stack the home pipeline deploys")
+        self.output("delivery", self.strategy.value, "How releases reach this region")
+
+    def _bespoke(self, root: Path) -> None:
+        config, region = self.config, self.region
+        names = config.names
         provider, account = self.provider, self.account_id
         mode = config.trigger_mode(region)
         trail_arn = f"arn:{self.partition}:cloudtrail:{region}:{account}:trail/{names.trail(region)}"
@@ -39,11 +94,8 @@ class TargetStack(RelayStack):
             props=RegionalPipelineProps(
                 common=self.pipeline_props("deploy", self.key.arn, self.release_bucket, self.artifact_bucket),
                 deploy_role_name=names.role("deploy", region),
-                stack_name=deploy.stack_name,
-                template_path=deploy.template_path,
-                capabilities=tuple(deploy.capabilities),
-                parameter_overrides=dict(deploy.parameter_overrides),
-                deploy_statements=_policy_statements(root, deploy.policy_file),
+                deploy=stack_deploy(config),
+                deploy_statements=policy_statements(root, deploy.policy_file),
             ),
             provider=provider,
         )
@@ -77,9 +129,10 @@ class TargetStack(RelayStack):
         self.output("pipeline_name", self.pipeline.pipeline.name, "Pipeline that deploys each release in this region")
         self.output("deploy_stack_name", deploy.stack_name, "CloudFormation stack the pipeline deploys")
         self.output("trigger_mode", mode.value, "How a new release object starts the pipeline in this region")
+        self.output("delivery", self.strategy.value, "How releases reach this region")
 
 
-def _policy_statements(root: Path, policy_file: str | None) -> tuple[dict, ...]:
+def policy_statements(root: Path, policy_file: str | None) -> tuple[dict, ...]:
     """Statements of the deploy policy file (validated with the configuration)."""
     if not policy_file:
         return ()

@@ -67,18 +67,47 @@ and one message that lists every problem at once, each with its field, the layer
 from, and what is allowed:
 
 ```text
-$ RELAY_OVERRIDES='{"target_regions": ["ca-west-1"]}' python main.py
+$ RELAY_OVERRIDES='{"target_regions": ["ca-west-1"], "delivery": {"strategy": "native"}}' python main.py
 relay: configuration error
-target_regions[0] (from RELAY_OVERRIDES): 'ca-west-1' has no CodePipeline endpoint, so it cannot host ...
+target_regions[0]/delivery.strategy (from RELAY_OVERRIDES): 'ca-west-1' has no CodePipeline endpoint, so ...
 trigger.regions.ap-southeast-4 (from environments.local): 'ap-southeast-4' is not a target region; ...
 ```
 
 Region rules (from the AWS endpoint data bundled with botocore): the home region needs CodePipeline,
-CodeBuild and, for the source, CodeConnections (or CodeCommit); each target region needs CodePipeline;
-all regions are in one partition; no target is the home region or listed twice; `trigger.regions`
-names target regions only. Every physical name is computed from `namespace`, `app`, `environment`, a
-purpose and the region, and checked against its AWS limit (bucket 63, IAM role 64, EventBridge rule
-64 characters, ...).
+CodeBuild and, for the source, CodeConnections (or CodeCommit); each target region needs a delivery
+strategy that works there (below); all regions are in one partition; no target is the home region or
+listed twice; `delivery.regions` and `trigger.regions` name target regions only, and `trigger.regions`
+only regions delivered `bespoke`. Every physical name is computed from `namespace`, `app`,
+`environment`, a purpose and the region, and checked against its AWS limit (bucket 63, IAM role 64,
+EventBridge rule 64 characters, ...).
+
+## Delivery
+
+`delivery.strategy` (default `auto`) and its per-region overrides `delivery.regions` choose how each
+target region receives and deploys a release:
+
+- `native`: a cross-region CloudFormation action of the home pipeline, through an artifact store (a KMS
+  key and a bucket) in the region. Needs CodePipeline there. One pipeline and the fewest resources; the
+  region deploys when the home pipeline runs, and has every service it needs to become the home region.
+- `bespoke`: the release bucket replicates into the region, where a trigger (`trigger.mode`) starts the
+  region's own pipeline. Needs CodePipeline there. The region keeps deploying its last release while
+  the home region is down (static stability), at the cost of more resources.
+- `remote`: a CodeBuild action of the home pipeline deploys into the region with CloudFormation, under a
+  role scoped to that stack. Needs only CloudFormation there. The region depends on the home region, and
+  its template is limited to 51,200 bytes (deployed without an S3 bucket).
+
+`auto` decides per region, from botocore's endpoint data and the documented facts recorded with their
+sources in `regions/catalog.py`: no CodePipeline there, `remote` (AWS rejects an artifact store in such a
+region); CodePipeline but not the source service (CodeConnections, or CodeCommit for a `codecommit`
+source) or no CodeBuild, `bespoke` (the region can never run the source stage, so never become home: its
+own pipeline keeps it deploying while home is down); otherwise `native`. An explicit `native` or
+`bespoke` needs CodePipeline in the region, `remote` CloudFormation; no strategy crosses partitions.
+`relay delivery` prints every environment's decisions with their reasons (`--env NAME`, `--json`), and
+the plan report carries the same table:
+
+```sh
+RELAY_OVERRIDES='{"delivery": {"regions": {"eu-central-1": "bespoke"}}}' relay delivery --env local
+```
 
 ## JSON schema
 

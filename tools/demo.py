@@ -27,6 +27,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from config import ConfigError, load_config, paths
+from config.schema import DeliveryStrategy
+from regions.delivery import decisions
 from tools import deploy, terraform
 from tools.emulator_session import EmulatorError, EmulatorSession
 from tools.release import Release, SourceRepository
@@ -136,6 +138,14 @@ class Progress:
             print(f"    {line}", flush=True)
 
 
+def stack_count(config) -> int:
+    """How many stacks the configuration has: home, one per native or bespoke region, replication if any
+    region is bespoke."""
+    strategies = [d.strategy for d in decisions(config)]
+    bespoke = strategies.count(DeliveryStrategy.BESPOKE)
+    return 1 + bespoke + strategies.count(DeliveryStrategy.NATIVE) + (1 if bespoke else 0)
+
+
 def finished(status: str) -> str | bool:
     """A pipeline execution status once it is final, False while it runs."""
     return status in ("Succeeded", "Failed", "Stopped", "Superseded") and status
@@ -167,8 +177,10 @@ def ship(report: Report, release: Release, repository: SourceRepository, label: 
     )
     if not home.ok:
         return
-    ran = report.run(
-        "home: pipeline (connection source, CodeBuild build)",
+    home_delivered = release.regions_delivered(DeliveryStrategy.NATIVE, DeliveryStrategy.REMOTE)
+    deploys = " and deploy actions" if home_delivered else ""
+    report.run(
+        f"home: pipeline (connection source, CodeBuild build{deploys})",
         lambda: wait_for(
             "the home execution to finish",
             lambda: finished(release.home_execution_status(home.value["pipelineExecutionId"])),
@@ -177,14 +189,15 @@ def ship(report: Report, release: Release, repository: SourceRepository, label: 
         since=published,
         check=lambda status: status == "Succeeded",
     )
-    report.run(
+    build = report.run(
         "home: build",
         lambda: release.latest_build(),
         lambda b: f"{b['buildStatus']} in {(b['endTime'] - b['startTime']).total_seconds():.1f} s, {b['id']}",
         since=published,
         check=lambda b: b["buildStatus"] == "SUCCEEDED",
     )
-    if not ran.ok:
+    if not build.ok:
+        # A failed deploy action fails the execution too, but the release was published: follow it.
         return
     publish = report.run(
         f"home: release object in {release.home_bucket()}",
@@ -196,44 +209,14 @@ def ship(report: Report, release: Release, repository: SourceRepository, label: 
     if not publish.ok:
         return
     version_id = publish.value["VersionId"]
-    for region in config.target_regions:
-        mode = config.trigger_mode(region)
-        event = "Object Created" if mode.value == "eventbridge" else "CloudTrail PutObject record"
-        replica = report.run(
-            f"{region}: replica readable",
-            lambda r=region: wait_for(f"the replica in {r}", lambda: release.replica(r, version_id), timeout=60),
-            lambda head: (
-                f"{head['ReplicationStatus']}, re-encrypted with {head.get('SSEKMSKeyId', '?').split('/')[-1]}"
-            ),
-            since=published,
-        )
-        if not replica.ok:
-            continue
-        execution = report.run(
-            f"{region}: {event} -> rule -> pipeline execution",
-            lambda r=region: wait_for(f"an execution in {r}", lambda: release.execution_for(r, version_id), timeout=60),
-            lambda e: f"{e['pipelineExecutionId'][:8]} trigger {e['trigger']['triggerType']}",
-            since=published,
-        )
-        if not execution.ok:
-            continue
-        report.run(
-            f"{region}: pipeline (S3 source, CloudFormation deploy)",
-            lambda r=region, e=execution.value: wait_for(
-                f"the execution in {r} to finish",
-                lambda: finished(release.execution_status(r, e["pipelineExecutionId"])),
-                timeout=120,
-            ),
-            since=published,
-            check=lambda status: status == "Succeeded",
-        )
-        report.run(
-            f"{region}: stack {config.deploy.stack_name}",
-            lambda r=region: (release.deployed_stack(r) or {}, release.deployed_label(r)),
-            lambda found: f"{found[0].get('StackStatus', 'missing')}, release {found[1]}",
-            since=published,
-            check=lambda found: found[1] == label,
-        )
+    execution_id = home.value["pipelineExecutionId"]
+    for decision in decisions(config):
+        if decision.strategy is DeliveryStrategy.BESPOKE:
+            follow_bespoke(report, release, decision.region, version_id, label, published)
+        else:
+            follow_home_delivered(report, release, decision.region, decision.strategy, execution_id, label, published)
+    if not release.regions_delivered(DeliveryStrategy.BESPOKE):
+        return
     report.run(
         "home: replication status of the release",
         lambda: wait_for(
@@ -243,6 +226,86 @@ def ship(report: Report, release: Release, repository: SourceRepository, label: 
         ),
         since=published,
         check=lambda status: status == "COMPLETED",
+    )
+
+
+def follow_bespoke(
+    report: Report, release: Release, region: str, version_id: str, label: str, published: float
+) -> None:
+    """A bespoke region: replica, event, its own pipeline's execution, the deployed stack."""
+    config = release.config
+    mode = config.trigger_mode(region)
+    event = "Object Created" if mode.value == "eventbridge" else "CloudTrail PutObject record"
+    prefix = f"{region} (bespoke)"
+    replica = report.run(
+        f"{prefix}: replica readable",
+        lambda: wait_for(f"the replica in {region}", lambda: release.replica(region, version_id), timeout=60),
+        lambda head: f"{head['ReplicationStatus']}, re-encrypted with {head.get('SSEKMSKeyId', '?').split('/')[-1]}",
+        since=published,
+    )
+    if not replica.ok:
+        return
+    execution = report.run(
+        f"{prefix}: {event} -> rule -> pipeline execution",
+        lambda: wait_for(f"an execution in {region}", lambda: release.execution_for(region, version_id), timeout=60),
+        lambda e: f"{e['pipelineExecutionId'][:8]} trigger {e['trigger']['triggerType']}",
+        since=published,
+    )
+    if not execution.ok:
+        return
+    report.run(
+        f"{prefix}: pipeline (S3 source, CloudFormation deploy)",
+        lambda: wait_for(
+            f"the execution in {region} to finish",
+            lambda: finished(release.execution_status(region, execution.value["pipelineExecutionId"])),
+            timeout=120,
+        ),
+        since=published,
+        check=lambda status: status == "Succeeded",
+    )
+    deployed_stack(report, release, prefix, region, label, published)
+
+
+def follow_home_delivered(
+    report: Report,
+    release: Release,
+    region: str,
+    strategy: DeliveryStrategy,
+    execution_id: str,
+    label: str,
+    published: float,
+) -> None:
+    """A region the home pipeline delivers itself: its deploy action in the home execution, the stack."""
+    prefix = f"{region} ({strategy.value})"
+    what = "cross-region CloudFormation action" if strategy is DeliveryStrategy.NATIVE else "CodeBuild deploy build"
+    action = report.run(
+        f"{prefix}: home pipeline's {what}",
+        lambda: release.home_action(execution_id, region) or {},
+        describe_action,
+        since=published,
+        check=lambda found: found.get("status") == "Succeeded",
+    )
+    if action.ok:
+        deployed_stack(report, release, prefix, region, label, published)
+
+
+def describe_action(found: dict) -> str:
+    """An action execution: status, where it ran, how long, and its summary."""
+    if not found:
+        return "did not run"
+    took = (found["lastUpdateTime"] - found["startTime"]).total_seconds()
+    summary = (found.get("output", {}).get("executionResult") or {}).get("externalExecutionSummary", "")
+    return f"{found['status']} in {found['input'].get('region', '?')} in {took:.1f} s: {summary}"
+
+
+def deployed_stack(report: Report, release: Release, prefix: str, region: str, label: str, published: float) -> None:
+    """The application stack of a region, with the release label it reports."""
+    report.run(
+        f"{prefix}: stack {release.config.deploy.stack_name}",
+        lambda: (release.deployed_stack(region) or {}, release.deployed_label(region)),
+        lambda found: f"{found[0].get('StackStatus', 'missing')}, release {found[1]}",
+        since=published,
+        check=lambda found: found[1] == label,
     )
 
 
@@ -293,9 +356,10 @@ def main(argv: list[str] | None = None, *, prog: str = "relay demo") -> int:
     label = options.label or time.strftime("r%H%M%S")
     report = Report()
     info = terraform.terraform_info()
-    print(f"relay demo: {config.home_region} -> {', '.join(config.target_regions)} on {config.emulator.endpoint}")
+    delivered = ", ".join(f"{d.region} ({d.strategy.value})" for d in decisions(config))
+    print(f"relay demo: {config.home_region} -> {delivered} on {config.emulator.endpoint}")
     print(f"terraform {info.text}; hashicorp/aws {terraform.provider_version()} from {source.describe()}")
-    deploy_step = f"deploy {len(config.regions) + 1} stacks with cdktf (replication last)"
+    deploy_step = f"deploy {stack_count(config)} stacks with cdktf (replication last)"
     destroy_step = "destroy the deployed application and every stack" if options.destroy else None
     started = False
     with ExitStack() as cleanup:

@@ -1,11 +1,13 @@
-"""Benchmark of the home half on the emulator: `git push` -> release object -> every target region.
+"""Benchmark of a release on the emulator: `git push` -> release object -> every target region, per strategy.
 
     relay push-bench [--pushes 10]     # needs the stacks deployed (`make demo` leaves them so)
 
 For each push: the time from `git push` returning until the release object of that commit is in the
-home bucket (connection source, CodeBuild build, `aws s3 cp`), and until every target region's stack
-reports the release. Then the build's own overhead: the build's duration (BatchGetBuilds) against the
-same commands of `buildspec/release.yml` run directly in a shell, as a ratio. Prints p50 / p95.
+home bucket (connection source, CodeBuild build, `aws s3 cp`), until the stacks of the regions of each
+delivery strategy report the release (bespoke: replication, event, the region's pipeline; native: the
+home pipeline's cross-region CloudFormation action; remote: the home pipeline's CodeBuild deploy), and
+until every target stack does. Then the build's own overhead: the build's duration (BatchGetBuilds)
+against the same commands of `buildspec/release.yml` run directly in a shell, as a ratio. Prints p50 / p95.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from config import ConfigError, load_config, paths
+from regions.delivery import decisions
 from tools.release import Release, SourceRepository, labelled
 from tools.wait import WaitTimeout, wait_for
 
@@ -33,8 +36,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
-def one_push(release: Release, repository: SourceRepository, label: str) -> tuple[float, float, float]:
-    """(seconds to the release object, seconds to every region deployed, the build's seconds)."""
+def one_push(release: Release, repository: SourceRepository, label: str) -> tuple[float, dict[str, float], float]:
+    """(seconds to the release object, seconds to each region deployed, the build's seconds)."""
     commit = repository.push(label)
     pushed = time.monotonic()
     wait_for(
@@ -44,11 +47,16 @@ def one_push(release: Release, repository: SourceRepository, label: str) -> tupl
         interval=0.05,
     )
     published = time.monotonic() - pushed
-    for region in release.config.target_regions:
-        wait_for(
-            f"{region} on {label}", lambda r=region: release.deployed_label(r) == label, timeout=180, interval=0.05
-        )
-    deployed = time.monotonic() - pushed
+    deployed: dict[str, float] = {}
+
+    def every_region_deployed() -> bool:
+        # each region is timed on its own: polled in turn until it reports the release
+        for region in release.config.target_regions:
+            if region not in deployed and release.deployed_label(region) == label:
+                deployed[region] = time.monotonic() - pushed
+        return len(deployed) == len(release.config.target_regions)
+
+    wait_for(f"every region on {label}", every_region_deployed, timeout=180, interval=0.05)
     # the release object is the build's last command: the build itself ends a moment later
     build = wait_for(
         "the build to end", lambda: (b := release.latest_build()).get("endTime") and b, timeout=60, interval=0.05
@@ -115,7 +123,15 @@ def main(argv: list[str] | None = None, *, prog: str = "relay push-bench") -> in
     published, deployed, builds = (list(column) for column in zip(*results, strict=True))
     print(f"{options.pushes} pushes (p50 / p95 seconds from `git push` returning):")
     print(f"  release object in the home bucket   {percentile(published, 50):6.2f} / {percentile(published, 95):6.2f}")
-    print(f"  every target stack on the release   {percentile(deployed, 50):6.2f} / {percentile(deployed, 95):6.2f}")
+    by_strategy: dict[str, list[str]] = {}
+    for decision in decisions(config):
+        by_strategy.setdefault(decision.strategy.value, []).append(decision.region)
+    for strategy, regions in by_strategy.items():
+        times = [max(push[r] for r in regions) for push in deployed]
+        line = f"  {strategy} stacks ({', '.join(regions)})"
+        print(f"{line:<38}{percentile(times, 50):6.2f} / {percentile(times, 95):6.2f}")
+    every = [max(push.values()) for push in deployed]
+    print(f"  every target stack on the release   {percentile(every, 50):6.2f} / {percentile(every, 95):6.2f}")
     build, shell = statistics.median(builds), statistics.median(direct)
     print(f"  build {build:.2f} s vs the same commands in a shell {shell:.2f} s: {build / shell:.2f}x (medians)")
     return 0

@@ -24,7 +24,8 @@ import boto3
 from botocore.config import Config
 
 from config.paths import PROJECT_ROOT
-from config.schema import RelayConfig
+from config.schema import DeliveryStrategy, RelayConfig
+from regions.delivery import decisions
 
 SAMPLE_APP = PROJECT_ROOT / "app" / "sample"
 LAUNCHER = PROJECT_ROOT / "localstack" / "emulator.py"
@@ -88,6 +89,21 @@ class Release:
     def home_bucket(self) -> str:
         return self.names.bucket("release", self.config.home_region)
 
+    def regions_delivered(self, *strategies: DeliveryStrategy) -> list[str]:
+        """The target regions delivered with one of `strategies`, in configuration order."""
+        return [d.region for d in decisions(self.config) if d.strategy in strategies]
+
+    def home_action(self, execution_id: str, region: str) -> dict | None:
+        """The home execution's run of its deploy action for a `native` or `remote` region
+        (ListActionExecutions' detail), or None before that action started."""
+        client = self.clients("codepipeline", self.config.home_region)
+        details = client.list_action_executions(
+            pipelineName=self.names.pipeline("release", self.config.home_region),
+            filter={"pipelineExecutionId": execution_id},
+        )["actionExecutionDetails"]
+        name = self.names.deploy_action(region)
+        return next((d for d in details if d.get("actionName") == name), None)
+
     def target_bucket(self, region: str) -> str:
         return self.names.bucket("release", region)
 
@@ -148,9 +164,9 @@ class Release:
         return None
 
     def running_executions(self) -> list[str]:
-        """Executions still running in the home region and in every target region."""
+        """Executions still running in the home region and in every region with a pipeline of its own."""
         runs = list(self.home_executions())
-        for region in self.config.target_regions:
+        for region in self.regions_delivered(DeliveryStrategy.BESPOKE):
             runs += self.executions(region)
         return [e["pipelineExecutionId"] for e in runs if e["status"] in ("InProgress", "Stopping")]
 
@@ -306,7 +322,8 @@ def main(argv: list[str] | None = None, *, prog: str = "relay release") -> int:
         prog=prog,
         description="Zip app/sample and put it into the home release bucket as the home pipeline's build does. "
         "Releases normally start with a git push to the branch; this is for re-releasing while the source or "
-        "the home pipeline is unavailable. RELAY_ENV picks the environment.",
+        "the home pipeline is unavailable. It reaches the regions delivered `bespoke` (by replication); the "
+        "`native` and `remote` ones are deployed by a home pipeline execution. RELAY_ENV picks the environment.",
     )
     parser.add_argument("--label", required=True, help="release label written into the sample app's template")
     options = parser.parse_args(argv)

@@ -1,6 +1,8 @@
 """End to end on the emulator: a `git push` to the branch runs the home pipeline, whose CodeBuild build
-publishes the release; a release in the home bucket reaches every target region, emits `Object Created`
-there, and starts exactly that region's pipeline, which deploys the CloudFormation stack.
+publishes the release. A release in the home bucket reaches every bespoke region, emits `Object Created`
+(or a CloudTrail record) there, and starts exactly that region's pipeline, which deploys the
+CloudFormation stack; the home pipeline's own Deploy stage deploys the native region (a cross-region
+CloudFormation action) and the remote region (a CodeBuild build that deploys a change set there).
 
 The tests share one deployment (tests/integration/conftest.py) but not their order: each one sets up
 what it needs through the fixtures below, waits for the executions it starts before it ends, and
@@ -17,6 +19,8 @@ import re
 import pytest
 
 from config import load_config
+from config.schema import DeliveryStrategy
+from regions.delivery import decisions
 from tools import deploy
 from tools.release import Release, SourceRepository, release_zip
 from tools.wait import wait_for
@@ -25,6 +29,18 @@ pytestmark = pytest.mark.emulator
 
 REPLICATION_TIMEOUT = 60
 PIPELINE_TIMEOUT = 120
+BESPOKE = DeliveryStrategy.BESPOKE
+HOME_DELIVERED = (DeliveryStrategy.NATIVE, DeliveryStrategy.REMOTE)
+
+
+def bespoke(release: Release) -> list[str]:
+    """The regions with a pipeline of their own, started by the replicated release."""
+    return release.regions_delivered(BESPOKE)
+
+
+def home_delivered(release: Release) -> list[str]:
+    """The regions the home pipeline's Deploy stage deploys (native and remote)."""
+    return release.regions_delivered(*HOME_DELIVERED)
 
 
 def finished(release: Release, region: str, execution_id: str) -> str | None:
@@ -43,14 +59,9 @@ def running(release: Release, region: str) -> list[str]:
 
 @pytest.fixture
 def settled(deployed: Release) -> Release:
-    """The deployment with no execution running in any target region, so that a test counts only the
-    executions it starts itself (a test that failed half-way may have left one running)."""
-    for region in deployed.config.target_regions:
-        wait_for(
-            f"the running executions in {region} to finish",
-            lambda region=region: not running(deployed, region),
-            timeout=PIPELINE_TIMEOUT,
-        )
+    """The deployment with no execution running in home or any bespoke region, so that a test counts only
+    the executions it starts itself (a test that failed half-way may have left one running)."""
+    wait_for("the running executions to finish", lambda: not deployed.running_executions(), timeout=PIPELINE_TIMEOUT)
     return deployed
 
 
@@ -74,30 +85,34 @@ def home_finished(release: Release, execution_id: str) -> str | None:
 
 
 def build_release(release: Release, repository: SourceRepository, label: str) -> tuple[str, str]:
-    """`git push` the application with `label`; wait for the home pipeline to build and publish it.
-    The commit and the release object's version id."""
+    """`git push` the application with `label`; wait for the home pipeline to build and publish it and to
+    deploy the regions it delivers itself. The commit and the release object's version id."""
     commit = repository.push(label)
     # the repository's hook tells the emulator before `git push` returns: the execution exists already
     execution = release.home_execution_for(commit)
     assert execution is not None, f"no home execution for {commit}: {release.home_executions()[:3]}"
     assert execution["trigger"]["triggerType"] == "WebhookV2"
     status = wait_for(
-        "the home execution (source, build) to finish",
+        "the home execution (source, build, deploy actions) to finish",
         lambda: home_finished(release, execution["pipelineExecutionId"]),
         timeout=PIPELINE_TIMEOUT,
     )
     assert status == "Succeeded", release.home_executions()[0]
     head = release.published()
     assert head["Metadata"]["source-revision"] == commit
+    for region in home_delivered(release):
+        action = release.home_action(execution["pipelineExecutionId"], region)
+        assert action and action["status"] == "Succeeded", action
     return commit, head["VersionId"]
 
 
 def run_release(release: Release, repository: SourceRepository, label: str) -> tuple[str, dict[str, dict]]:
-    """Push a release and wait until every target region has run its pipeline on it."""
-    before = {region: execution_ids(release, region) for region in release.config.target_regions}
+    """Push a release and wait until every target region deployed it: the home execution's deploy actions
+    (native, remote) and each bespoke region's own pipeline, whose executions are returned."""
+    before = {region: execution_ids(release, region) for region in bespoke(release)}
     _, version_id = build_release(release, repository, label)
     executions: dict[str, dict] = {}
-    for region in release.config.target_regions:
+    for region in bespoke(release):
         execution = wait_for(
             f"the {region} execution of {version_id}",
             lambda region=region: release.execution_for(region, version_id),
@@ -121,9 +136,10 @@ def test_a_git_push_to_the_branch_builds_the_release_and_every_region_deploys_th
 ):
     _, version_id = build_release(settled, repository, "pushed")
     assert settled.published()["ServerSideEncryption"] == "aws:kms"
-    for region in settled.config.target_regions:
+    for region in bespoke(settled):
         await_execution(settled, region, version_id)
-        assert settled.deployed_label(region) == "pushed"
+    for region in settled.config.target_regions:
+        assert settled.deployed_label(region) == "pushed", region
 
 
 def test_a_push_to_another_branch_starts_nothing(settled: Release, repository: SourceRepository):
@@ -138,7 +154,8 @@ def test_a_failing_build_fails_the_home_execution_and_publishes_nothing(
     settled: Release, repository: SourceRepository, tmp_path
 ):
     before = (settled.published() or {}).get("VersionId")
-    started = {region: execution_ids(settled, region) for region in settled.config.target_regions}
+    started = {region: execution_ids(settled, region) for region in bespoke(settled)}
+    labels = {region: settled.deployed_label(region) for region in home_delivered(settled)}
     empty = tmp_path / "empty"
     empty.mkdir()
     commit = repository.push("nothing", source=empty)  # the build's zip has nothing to zip: it fails
@@ -155,8 +172,11 @@ def test_a_failing_build_fails_the_home_execution_and_publishes_nothing(
     summary = detail.get("statusSummary", "")
     assert "BUILD" in summary and settled.names.codebuild_project(settled.config.home_region) in summary, summary
     assert (settled.published() or {}).get("VersionId") == before
-    for region in settled.config.target_regions:
+    for region in bespoke(settled):
         assert execution_ids(settled, region) == started[region], f"{region} started a pipeline"
+    for region in home_delivered(settled):
+        assert settled.home_action(execution["pipelineExecutionId"], region) is None, f"{region} was deployed"
+        assert settled.deployed_label(region) == labels[region]
 
 
 def test_two_pushes_in_quick_succession_end_with_every_region_on_the_later_commit(
@@ -172,15 +192,22 @@ def test_two_pushes_in_quick_succession_end_with_every_region_on_the_later_commi
     for region in settled.config.target_regions:
         wait_for(
             f"{region} to deploy the later commit",
-            lambda region=region: settled.deployed_label(region) == "second-of-two" and not running(settled, region),
+            lambda region=region: settled.deployed_label(region) == "second-of-two",
             timeout=PIPELINE_TIMEOUT,
         )
+    wait_for("every execution to finish", lambda: not settled.running_executions(), timeout=PIPELINE_TIMEOUT)
+    for region in settled.config.target_regions:
+        assert settled.deployed_label(region) == "second-of-two", f"{region} went back to the earlier commit"
 
 
 def target_regions():
-    """Each target region with its trigger mode as the test id (the `local` environment uses both)."""
+    """Each bespoke region with its trigger mode as the test id (the `local` environment uses both)."""
     config = load_config(environ={"RELAY_ENV": os.environ.get("RELAY_ENV", "local")})
-    return [pytest.param(r, id=f"{r}-{config.trigger_mode(r).value}") for r in config.target_regions]
+    return [
+        pytest.param(d.region, id=f"{d.region}-{d.trigger_mode.value}")
+        for d in decisions(config)
+        if d.strategy is BESPOKE
+    ]
 
 
 def put_direct(release: Release, region: str, label: str, key: str | None = None) -> str:
@@ -204,10 +231,11 @@ def await_execution(release: Release, region: str, version_id: str) -> dict:
 
 def test_a_release_published_by_hand_is_replicated_with_the_same_bytes_and_version(deployed: Release):
     """The manual path (`relay release`, for re-releasing while the source is unavailable): a zip put
-    into the home bucket as the build puts it."""
+    into the home bucket as the build puts it reaches the bespoke regions (only a home execution deploys
+    the native and remote ones)."""
     body = release_zip("replication-check")
     version_id = deployed.publish(body)
-    for region in deployed.config.target_regions:
+    for region in bespoke(deployed):
         replica = wait_for(
             f"the replica in {region}", lambda r=region: deployed.replica(r, version_id), timeout=REPLICATION_TIMEOUT
         )
@@ -219,7 +247,7 @@ def test_a_release_published_by_hand_is_replicated_with_the_same_bytes_and_versi
         assert deployed.replica_body(region, version_id) == body
     assert wait_for("COMPLETED on the source", lambda: deployed.source_status(version_id) == "COMPLETED")
     # Let the deployments this release started finish, so the next test counts only its own executions.
-    for region in deployed.config.target_regions:
+    for region in bespoke(deployed):
         await_execution(deployed, region, version_id)
 
 
@@ -228,6 +256,7 @@ def test_each_region_runs_one_execution_triggered_by_its_rule_and_deploys_the_st
     deployed: Release, repository: SourceRepository
 ):
     version_id, executions = run_release(deployed, repository, "v1")
+    assert set(executions) == set(bespoke(deployed))
     for region, execution in executions.items():
         assert execution["trigger"]["triggerType"] == "CloudWatchEvent"
         assert execution["trigger"]["triggerDetail"].endswith(f":rule/{deployed.names.event_rule('release', region)}")
@@ -236,6 +265,49 @@ def test_each_region_runs_one_execution_triggered_by_its_rule_and_deploys_the_st
         stack = deployed.deployed_stack(region)
         assert stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
         assert deployed.deployed_label(region) == "v1"
+
+
+@pytest.mark.usefixtures("settled")
+def test_the_home_pipeline_deploys_the_native_and_the_remote_region_itself(
+    deployed: Release, repository: SourceRepository
+):
+    commit, _ = build_release(deployed, repository, "home-delivered")
+    execution = deployed.home_execution_for(commit)
+    home = deployed.config.home_region
+    native = deployed.regions_delivered(DeliveryStrategy.NATIVE)
+    remote = deployed.regions_delivered(DeliveryStrategy.REMOTE)
+    assert native and remote, "the local environment uses every strategy"
+    for region in native:
+        action = deployed.home_action(execution["pipelineExecutionId"], region)
+        assert action["input"]["actionTypeId"]["provider"] == "CloudFormation"
+        assert action["input"]["region"] == region
+        # CodePipeline copied the release into that region's artifact store, encrypted with that region's key
+        copied = one_location(action)
+        assert copied["bucket"] == deployed.names.bucket("artifacts", region)
+        head = deployed.clients("s3", region).head_object(Bucket=copied["bucket"], Key=copied["key"])
+        assert head["SSEKMSKeyId"] == target_key(deployed, region)
+    for region in remote:
+        action = deployed.home_action(execution["pipelineExecutionId"], region)
+        assert action["input"]["actionTypeId"]["provider"] == "CodeBuild"
+        assert action["input"]["region"] == home
+        build_id = action["output"]["executionResult"]["externalExecutionId"]
+        build = deployed.clients("codebuild", home).batch_get_builds(ids=[build_id])["builds"][0]
+        assert build["projectName"] == deployed.names.remote_deploy_project(region)
+        assert build["buildStatus"] == "SUCCEEDED"
+        assert not [p for p in deployed.clients("codepipeline", region).list_pipelines()["pipelines"]], (
+            "a remote region has no pipeline"
+        )
+    for region in [*native, *remote]:
+        assert deployed.deployed_label(region) == "home-delivered", region
+    assert deployed.deployed_stack(home) is None, "the home region deploys nothing of its own"
+
+
+def one_location(action: dict) -> dict:
+    """Where a cross-region action read its input artifact (its `inputArtifacts[0].s3location`)."""
+    artifacts = action["input"].get("inputArtifacts") or []
+    assert len(artifacts) == 1, action["input"]
+    location = artifacts[0]["s3location"]
+    return {"bucket": location["bucket"], "key": location["key"]}
 
 
 @pytest.mark.usefixtures("released")
@@ -249,8 +321,8 @@ def test_a_second_release_updates_the_stack_in_every_region(deployed: Release, r
 @pytest.mark.usefixtures("settled")
 @pytest.mark.parametrize("region", target_regions())
 def test_other_keys_start_nothing_and_an_event_stays_in_its_own_region(deployed: Release, region: str):
-    others = [r for r in deployed.config.target_regions if r != region]
-    before = {r: execution_ids(deployed, r) for r in deployed.config.target_regions}
+    others = [r for r in bespoke(deployed) if r != region]
+    before = {r: execution_ids(deployed, r) for r in bespoke(deployed)}
     put_direct(deployed, region, "other-key", key="release/other.zip")
     # A matching object put after the other one is the positive control: once its execution exists,
     # the earlier event has been processed too.
@@ -327,7 +399,7 @@ def target_deployed(release: Release, region: str) -> bool:
 def rebuilt(settled: Release):
     """A target region the test destroys and redeploys; put back afterwards if the test stopped half-way,
     with the replication stack re-applied so that replication uses the region's new key."""
-    region = settled.config.target_regions[-1]
+    region = bespoke(settled)[-1]
     yield region
     names = settled.names
     if not target_deployed(settled, region):
@@ -339,7 +411,7 @@ def rebuilt(settled: Release):
 def test_a_target_region_can_be_destroyed_and_redeployed_while_the_others_keep_working(
     deployed: Release, rebuilt: str, repository: SourceRepository
 ):
-    kept = next(r for r in deployed.config.target_regions if r != rebuilt)
+    kept = next(r for r in bespoke(deployed) if r != rebuilt)
     stack = deployed.names.target_stack(rebuilt)
     deploy.cdktf("destroy", [stack], synth=False)
     assert not target_deployed(deployed, rebuilt)
@@ -360,6 +432,6 @@ def test_a_target_region_can_be_destroyed_and_redeployed_while_the_others_keep_w
     deploy.cdktf("deploy", [deployed.names.replication_stack()], synth=False)
     assert replication_key(deployed, rebuilt) == target_key(deployed, rebuilt)
     version_id, executions = run_release(deployed, repository, "v3")
-    assert set(executions) == set(deployed.config.target_regions)
+    assert set(executions) == set(bespoke(deployed))
     assert deployed.deployed_label(rebuilt) == "v3"
     assert deployed.replica(rebuilt, version_id)["SSEKMSKeyId"] == target_key(deployed, rebuilt)

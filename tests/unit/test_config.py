@@ -60,12 +60,29 @@ BAD = [
     ),
     pytest.param({"target_regions": []}, ["target_regions", "at least 1"], id="no-targets"),
     pytest.param(
-        {"target_regions": ["ca-west-1"]},
-        ["target_regions[0]", "no CodePipeline endpoint", "eu-south-2"],
-        id="target-without-codepipeline",
+        {"target_regions": ["ca-west-1"], "delivery": {"strategy": "bespoke"}},
+        ["target_regions[0]/delivery.strategy", "no CodePipeline endpoint", "strategies that work there: remote"],
+        id="bespoke-target-without-codepipeline",
     ),
     pytest.param(
-        {"target_regions": ["us-gov-west-1"]}, ["target_regions[0]", "partition", "never crosses"], id="cross-partition"
+        {"target_regions": ["us-gov-west-1"]},
+        ["target_regions[0]", "partition", "no delivery strategy crosses partitions"],
+        id="cross-partition",
+    ),
+    pytest.param(
+        {"delivery": {"strategy": "replicated"}},
+        ["delivery.strategy", "'auto', 'native', 'bespoke' or 'remote'"],
+        id="unknown-delivery-strategy",
+    ),
+    pytest.param(
+        {"delivery": {"regions": {"us-east-1": "native"}}},
+        ["delivery.regions.us-east-1", "not a target region", '{"delivery": {"regions": {"us-east-1": null}}}'],
+        id="delivery-override-of-a-region-that-is-no-target",
+    ),
+    pytest.param(
+        {"delivery": {"regions": {"eu-south-2": "native"}}, "trigger": {"regions": {"eu-south-2": "cloudtrail"}}},
+        ["trigger.regions.eu-south-2", "delivered native (as configured)", "only a region delivered bespoke"],
+        id="trigger-mode-of-a-native-region",
     ),
     pytest.param(
         {
@@ -203,7 +220,8 @@ def test_shipped_environments_are_valid_and_local_targets_the_emulator():
 
 
 def test_main_rejects_a_bad_config_with_exit_2_one_message_and_nothing_synthesized(tmp_path):
-    environ = {"RELAY_OVERRIDES": json.dumps({"target_regions": ["eu-west-1", "ca-west-1"]})}
+    overrides = {"target_regions": ["eu-west-1", "ca-west-1"], "delivery": {"strategy": "native"}}
+    environ = {"RELAY_OVERRIDES": json.dumps(overrides)}
     with pytest.raises(ConfigError) as raised:
         load_config(environ=environ)
     result = subprocess.run(
@@ -217,7 +235,7 @@ def test_main_rejects_a_bad_config_with_exit_2_one_message_and_nothing_synthesiz
     )
     assert result.returncode == 2
     assert result.stderr == f"relay: configuration error\n{raised.value}\n"
-    # The home region as a target, ca-west-1 without CodePipeline, the stale trigger.regions entry.
+    # The home region as a target, native into ca-west-1 without CodePipeline, the stale trigger.regions entry.
     assert len(result.stderr.splitlines()) == 4
     assert list(tmp_path.iterdir()) == []
 
@@ -307,21 +325,31 @@ SHIPPED_OVERRIDES = [
         id="an-empty-object-merges-and-clears-nothing",
     ),
     pytest.param(
-        {"target_regions": ["ca-west-1"]},
+        {"target_regions": ["ca-west-1", "us-gov-west-1"], "delivery": {"strategy": "sideways"}},
         [
-            "target_regions[0] (from RELAY_OVERRIDES): 'ca-west-1' has no CodePipeline endpoint",
+            "delivery.strategy (from RELAY_OVERRIDES): Input should be 'auto', 'native', 'bespoke' or 'remote'",
+            "target_regions[1] (from RELAY_OVERRIDES): 'us-gov-west-1' is in partition 'aws-us-gov'",
             "trigger.regions.ap-southeast-4 (from environments.local)",
         ],
         id="a-model-error-does-not-hide-a-region-error",
     ),
     pytest.param(
-        {"target_regions": ["eu-west-1", "ca-west-1"]},
+        {"target_regions": ["eu-west-1", "ca-west-1"], "delivery": {"regions": {"ca-west-1": "bespoke"}}},
         [
             "target_regions (from RELAY_OVERRIDES): 'eu-west-1' is the home_region",
-            "target_regions[1] (from RELAY_OVERRIDES): 'ca-west-1' has no CodePipeline endpoint",
+            "target_regions[1]/delivery.regions.ca-west-1 (from RELAY_OVERRIDES): 'ca-west-1' has no CodePipeline "
+            "endpoint, so 'bespoke' cannot work there",
             "trigger.regions.ap-southeast-4 (from environments.local)",
         ],
-        id="home-as-target-and-a-region-without-codepipeline",
+        id="home-as-target-and-bespoke-into-a-region-without-codepipeline",
+    ),
+    pytest.param(
+        {"target_regions": ["eu-central-1", "ca-west-1"], "trigger": {"regions": {"ca-west-1": "cloudtrail"}}},
+        [
+            "trigger.regions.ap-southeast-4 (from environments.local): 'ap-southeast-4' is not a target region",
+            "trigger.regions.ca-west-1 (from RELAY_OVERRIDES): 'ca-west-1' is delivered remote (decided by auto)",
+        ],
+        id="trigger-modes-of-a-stale-and-of-a-remote-region",
     ),
     pytest.param(
         {"app": None, "source": {"branch": "a..b"}, "colour": "blue"},
@@ -336,7 +364,7 @@ SHIPPED_OVERRIDES = [
         {"home_region": "eu-south-2"},
         [
             "home_region (from RELAY_OVERRIDES): 'eu-south-2' has no codestar-connections endpoint",
-            "target_regions (from defaults): 'eu-south-2' is the home_region",
+            "target_regions (from environments.local): 'eu-south-2' is the home_region",
         ],
         id="a-new-home-region-checked-against-values-from-other-layers",
     ),
@@ -353,7 +381,7 @@ SHIPPED_OVERRIDES = [
         [
             "target_regions[0] (from RELAY_OVERRIDES): unknown region 'mars-1'",
             "app/environment/namespace (from environments.local, RELAY_OVERRIDES): the bucket name "
-            f"'{'n' * 20}-{'a' * 16}-local-release-ap-southeast-4' has 66 characters",
+            f"'{'n' * 20}-{'a' * 16}-local-",
         ],
         id="names-are-checked-next-to-an-unknown-region",
     ),

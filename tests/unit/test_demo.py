@@ -16,7 +16,9 @@ from botocore.exceptions import ClientError
 
 from config import load_config
 from config.paths import PROJECT_ROOT
+from regions.delivery import decisions
 from tools import demo
+from tools.release import Release as RealRelease
 from tools.wait import WaitTimeout, wait_for
 
 DEPLOY = "deploy 4 stacks with cdktf (replication last)"
@@ -95,21 +97,32 @@ def test_the_last_wait_of_a_release_is_a_step_too():
         def replica(self, region: str, version_id: str) -> dict:
             raise denied
 
+        def home_action(self, execution_id: str, region: str) -> dict:
+            raise denied
+
         def source_status(self, version_id: str) -> str:
             raise denied
 
+        regions_delivered = RealRelease.regions_delivered
+
     report = demo.Report()
     demo.ship(report, Release(), Repository(), "r1")
-    regions = Release.config.target_regions
+    first_steps = {
+        "bespoke": "replica readable",
+        "native": "home pipeline's cross-region CloudFormation action",
+        "remote": "home pipeline's CodeBuild deploy build",
+    }
+    regions = [f"{d.region} ({d.strategy.value}): {first_steps[d.strategy.value]}" for d in decisions(Release.config)]
     assert [s.name for s in report.steps] == [
         "git push: app/sample (release r1) to example-org/sample-app main",
         "home: push -> pipeline execution",
-        "home: pipeline (connection source, CodeBuild build)",
+        "home: pipeline (connection source, CodeBuild build and deploy actions)",
         "home: build",
         "home: release object in home-bucket",
-        *(f"{region}: replica readable" for region in regions),
+        *regions,
         "home: replication status of the release",
     ]
+    assert len(regions) == 4
     assert [s.ok for s in report.steps] == [True] * 5 + [False] * (len(regions) + 1)
     assert "AccessDenied" in report.steps[-1].detail
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from config import load_config
+from tools import delivery
 from tools.plan_report import (
     COMMENT_LIMIT,
     EXIT_CHANGES,
@@ -249,10 +251,78 @@ def test_command_writes_both_reports_and_exits_like_detailed_exitcode(scenario, 
     """The command's wiring, with Terraform replaced by a scenario's recorded plans."""
     recorded = replay(scenario, monkeypatch)
     assert cli.main(["--out-dir", str(tmp_path)]) == expected
+    config = load_config(environ={"RELAY_ENV": "local"})
     assert (tmp_path / "report.md").read_text() == render.report(
-        recorded.stacks, errors=recorded.errors, title="Terraform plan: `relay-local` (emulator)"
+        recorded.stacks,
+        errors=recorded.errors,
+        title="Terraform plan: `relay-local` (emulator)",
+        delivery=delivery.rows(config),
     )
     assert (tmp_path / "comment.md").read_text().startswith(MARKER)
+    assert "### Delivery" in (tmp_path / "comment.md").read_text()
+
+
+MIXED = {"target_regions": ["eu-south-2", "eu-central-1", "ca-west-1"], "trigger": {"regions": None}}
+"""One region of each strategy under `auto`: bespoke, native, remote."""
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        pytest.param(
+            MIXED,
+            [
+                "relay-local-target-eu-south-2",
+                "relay-local-target-eu-central-1",
+                "relay-local-home",
+                "relay-local-replication",
+            ],
+            id="no-stack-for-a-remote-region",
+        ),
+        pytest.param(
+            {"target_regions": ["eu-central-1", "ca-west-1"], "trigger": {"regions": None}},
+            ["relay-local-target-eu-central-1", "relay-local-home"],
+            id="no-replication-stack-without-a-bespoke-region",
+        ),
+    ],
+)
+def test_command_plans_the_stacks_each_regions_strategy_has(overrides, expected, tmp_path, monkeypatch):
+    replay("no_changes", monkeypatch)
+    monkeypatch.setenv("RELAY_OVERRIDES", json.dumps(overrides))
+    planned = []
+    monkeypatch.setattr(cli.terraform, "stack_dirs", lambda names: planned.extend(names) or names)
+    cli.main(["--out-dir", str(tmp_path)])
+    assert planned == expected
+
+
+def test_delivery_section_shows_every_region_of_the_environment():
+    config = load_config(
+        environ={
+            "RELAY_ENV": "local",
+            "RELAY_OVERRIDES": json.dumps(MIXED),
+        }
+    )
+    report = render.report([], title=TITLE, delivery=delivery.rows(config))
+    assert_well_formed(report)
+    lines = section(report, "Delivery").strip().splitlines()
+    assert lines[:3] == [
+        "| region | role | strategy | requested | trigger | reason |",
+        "|---|---|---|---|---|---|",
+        "| eu-west-1 | home | - | - | - | the home pipeline: source (CodeConnections), build (CodeBuild) and the "
+        "release bucket |",
+    ]
+    assert [line.split(" | ")[:5] for line in lines[3:]] == [
+        ["| eu-south-2", "target", "bespoke", "auto", "eventbridge"],
+        ["| eu-central-1", "target", "native", "auto", "-"],
+        ["| ca-west-1", "target", "remote", "auto", "-"],
+    ]
+    # The summary and the delivery table are the head a cut comment always keeps.
+    cut = render.comment(list(stacks("oversize")), title=TITLE, max_chars=6_000, delivery=delivery.rows(config))
+    assert "| ca-west-1 | target | remote |" in cut and len(cut) <= 6_000
+
+
+def test_without_rows_the_report_has_no_delivery_section():
+    assert "### Delivery" not in render.report(list(stacks("no_changes")), title=TITLE)
 
 
 def test_command_with_a_limit_below_the_summary_writes_no_comment_and_exits_1(tmp_path, monkeypatch, capsys):

@@ -148,7 +148,16 @@ BLOCKS = [
     pytest.param(
         ("environments", "local", "trigger", "mode"), "polling", "environments.local.trigger.mode", id="bad-enum"
     ),
-    pytest.param(("defaults", "target_regions"), "eu-south-2", "defaults.target_regions", id="string-not-list"),
+    pytest.param(
+        ("environments", "local", "target_regions"),
+        "eu-south-2",
+        "environments.local.target_regions",
+        id="string-not-list",
+    ),
+    pytest.param(
+        ("defaults", "delivery", "regions", "eu-south-2"), "replicated", "defaults.delivery.regions", id="bad-strategy"
+    ),
+    pytest.param(("environments", "local", "delivery"), {"regions": {"eu-central-1": None}}, None, id="null-strategy"),
     pytest.param(("defaults", "app"), "a" * 17, "defaults.app", id="too-long"),
     pytest.param(("defaults", "tags", "team!"), "x", "defaults.tags.team! (key)", id="bad-tag-key"),
     pytest.param(("environments", "Prod"), {}, "environments.Prod (key)", id="bad-environment-name"),

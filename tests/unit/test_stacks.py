@@ -17,9 +17,12 @@ from config.paths import PROJECT_ROOT, STACKS_DIR
 from modules.cdk_seam import PROVIDER_VERSION, cdk
 from stacks.base import local_state_path
 
+# The shipped `local` environment delivers to four regions: two bespoke (one per trigger mode), one native
+# (eu-central-1: CodePipeline and CodeConnections) and one remote (ca-west-1: no CodePipeline).
 TARGETS = ["eu-south-2", "ap-southeast-4"]
-# The shipped `local` environment uses each trigger mode in one region.
 EVENTBRIDGE_REGION, CLOUDTRAIL_REGION = TARGETS
+NATIVE_REGION, REMOTE_REGION = "eu-central-1", "ca-west-1"
+ALL_TARGETS = [*TARGETS, NATIVE_REGION, REMOTE_REGION]
 
 
 def resources(stack: dict, kind: str) -> list[dict]:
@@ -62,8 +65,19 @@ def all_stacks(synth) -> list[dict]:
 
 
 def bucket_stacks(synth) -> list[dict]:
-    """The stacks that own buckets: home and each target (replication only reads theirs)."""
-    return [synth.stack(synth.home), *(synth.stack(synth.target(r)) for r in synth.config.target_regions)]
+    """The stacks that own buckets: home and each target region's own stack (replication only reads theirs;
+    a remote region has no stack)."""
+    targets = [synth.target(r) for r in synth.config.target_regions if synth.target(r) in synth.stacks]
+    return [synth.stack(synth.home), *(synth.stack(name) for name in targets)]
+
+
+def pipeline_named(stack: dict, name: str) -> dict:
+    return one([p for p in resources(stack, "aws_codepipeline") if p["name"] == name])
+
+
+def statements_of(stack: dict) -> dict[str, dict]:
+    """Every inline policy statement of a stack, by Sid."""
+    return {s["Sid"]: s for p in policies(stack) for s in p["Statement"] if "Sid" in s}
 
 
 def release_bucket(stack: dict, region: str) -> str:
@@ -154,6 +168,8 @@ def test_home_and_targets_stand_alone_and_replication_is_deployed_after_them(loc
     assert sorted(manifest["stacks"][local.replication]["dependencies"]) == sorted(
         [local.home, *(local.target(r) for r in TARGETS)]
     )
+    # The home pipeline names the native region's artifact store, so that region's stack deploys first.
+    assert manifest["stacks"][local.home]["dependencies"] == [local.target(NATIVE_REGION)]
 
 
 # --- home region: source and build ------------------------------------------------------------
@@ -188,7 +204,7 @@ def test_home_pipeline_is_started_by_pushes_to_the_configured_branch_only(local)
 
 def test_codebuild_zips_the_source_and_publishes_it_under_the_release_key(local):
     home = local.stack(local.home)
-    project = one(resources(home, "aws_codebuild_project"))
+    project = one([p for p in resources(home, "aws_codebuild_project") if p["name"] == "relay-local-package-eu-west-1"])
     variables = {v["name"]: v["value"] for v in project["environment"]["environment_variable"]}
     assert variables["RELEASE_BUCKET"] == ref(home, "aws_s3_bucket", "bucket", bucket="relay-local-release-eu-west-1")
     assert variables["RELEASE_KEY"] == "release/source.zip"
@@ -389,7 +405,7 @@ def test_every_bucket_is_versioned_kms_encrypted_private_tls_only_and_expires_ol
         assert len(synth.stacks) == len(bucket_stacks(synth)) + 1
         for stack in bucket_stacks(synth):
             buckets = resources(stack, "aws_s3_bucket")
-            assert len(buckets) in (2, 3)
+            assert len(buckets) in (1, 2, 3)
             for kind in ("versioning", "server_side_encryption_configuration", "public_access_block", "policy"):
                 assert len(resources(stack, f"aws_s3_bucket_{kind}")) == len(buckets), kind
             for versioning in resources(stack, "aws_s3_bucket_versioning"):
@@ -437,17 +453,22 @@ def test_no_iam_policy_grants_a_wildcard_action_or_resource(local, prod):
                     assert all("*" not in a for a in actions), statement
                     for arn in resources_:
                         assert arn != "*", statement
-                        # A trailing /* is only allowed on the pipelines' own artifact buckets.
-                        if arn.endswith("/*"):
-                            assert "artifacts" in arn or "stack/" in arn or "parameter/" in arn, statement
+                        # A trailing /* is only allowed on the pipelines' own artifact buckets, one stack's id,
+                        # the CLI's change sets and the deploy policy's parameters; a key found by its alias
+                        # is granted on the region's keys only under a condition naming that alias.
+                        if arn.endswith(":key/*"):
+                            assert statement["Condition"]["ForAnyValue:StringEquals"]["kms:ResourceAliases"]
+                        elif arn.endswith("/*"):
+                            assert any(
+                                part in arn for part in ("artifacts", "stack/", "parameter/", "changeSet/relay-deploy-")
+                            ), statement
 
 
 def test_every_role_is_named_deterministically_with_its_region(local):
     for stack in all_stacks(local):
         for role in resources(stack, "aws_iam_role"):
-            assert re.fullmatch(r"relay-local-[a-z-]+-(eu-west-1|eu-south-2|ap-southeast-4)", role["name"]), role[
-                "name"
-            ]
+            regions = "|".join(["eu-west-1", *ALL_TARGETS])
+            assert re.fullmatch(rf"relay-local-[a-z-]+-({regions})", role["name"]), role["name"]
             assert "name_prefix" not in role
 
 
@@ -532,3 +553,130 @@ def test_local_state_lives_under_relay_state_dir_as_seen_from_the_stack_director
     # Terraform runs in cdktf.out/stacks/<stack>; the path must land in the state root from there.
     landed = (STACKS_DIR / stack / path).resolve()
     assert landed == paths.terraform_state_dir("emulator", "local", environ).resolve() / f"{stack}.tfstate"
+
+
+# --- delivery strategies: native and remote regions ---------------------------------------------
+
+
+def test_stacks_follow_each_regions_delivery_strategy(local, prod):
+    assert sorted(local.stacks) == sorted(
+        [local.home, local.replication, *(local.target(r) for r in [*TARGETS, NATIVE_REGION])]
+    ), "a remote region has no stack of its own"
+    assert {local.stack(local.target(r))["output"]["delivery"]["value"] for r in TARGETS} == {"bespoke"}
+    assert local.stack(local.target(NATIVE_REGION))["output"]["delivery"]["value"] == "native"
+    assert {prod.stack(prod.target(r))["output"]["delivery"]["value"] for r in TARGETS} == {"bespoke"}
+
+
+def test_native_region_stack_holds_only_the_artifact_store_and_the_deploy_role(local):
+    stack = local.stack(local.target(NATIVE_REGION))
+    assert [b["bucket"] for b in resources(stack, "aws_s3_bucket")] == ["relay-local-artifacts-eu-central-1"]
+    assert one(resources(stack, "aws_kms_alias"))["name"] == "alias/relay-local-eu-central-1"
+    assert not resources(stack, "aws_codepipeline") and not resources(stack, "aws_cloudwatch_event_rule")
+    role = one(resources(stack, "aws_iam_role"))
+    assert role["name"] == "relay-local-deploy-eu-central-1"
+    trust = json.loads(role["assume_role_policy"])["Statement"][0]
+    assert trust["Principal"] == {"Service": "cloudformation.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": account_id(stack)}}
+    deploy_policy = json.loads((PROJECT_ROOT / "app" / "sample" / "deploy-policy.json").read_text())
+    assert json.loads(one(resources(stack, "aws_iam_role_policy"))["policy"]) == deploy_policy
+    assert "eu-west-1" not in json.dumps(stack), "the native region's stack names nothing of home"
+
+
+def test_home_pipeline_deploys_a_native_region_with_a_cross_region_cloudformation_action(local):
+    home = local.stack(local.home)
+    account = account_id(home)
+    pipeline = pipeline_named(home, "relay-local-release-eu-west-1")
+    stores = {s["region"]: s for s in pipeline["artifact_store"]}
+    assert sorted(stores) == ["eu-central-1", "eu-west-1"], "one store per region the pipeline acts in"
+    assert stores["eu-west-1"]["encryption_key"]["id"] == ref(home, "aws_kms_key", "arn")
+    assert stores["eu-central-1"]["location"] == "relay-local-artifacts-eu-central-1"
+    assert stores["eu-central-1"]["encryption_key"] == {
+        "id": f"arn:aws:kms:eu-central-1:{account}:alias/relay-local-eu-central-1",
+        "type": "KMS",
+    }
+    build = pipeline["stage"][1]["action"][0]
+    assert build["output_artifacts"] == ["ReleaseArtifact"]
+    deploy = pipeline["stage"][2]
+    assert deploy["name"] == "Deploy"
+    actions = {a["name"]: a for a in deploy["action"]}
+    assert sorted(actions) == ["Deploy-ca-west-1", "Deploy-eu-central-1"], "bespoke regions deploy themselves"
+    native = actions["Deploy-eu-central-1"]
+    assert (native["provider"], native["region"], native["input_artifacts"]) == (
+        "CloudFormation",
+        "eu-central-1",
+        ["ReleaseArtifact"],
+    )
+    role_arn = f"arn:aws:iam::{account}:role/relay-local-deploy-eu-central-1"
+    assert native["configuration"] == {
+        "ActionMode": "CREATE_UPDATE",
+        "StackName": "relay-sample-app",
+        "TemplatePath": "ReleaseArtifact::template.yaml",
+        "RoleArn": role_arn,
+    }
+    by_sid = statements_of(home)
+    assert by_sid["Artifactseucentral1"]["Resource"] == ["arn:aws:s3:::relay-local-artifacts-eu-central-1/*"]
+    assert by_sid["UseKeyeucentral1"]["Resource"] == [f"arn:aws:kms:eu-central-1:{account}:key/*"]
+    assert by_sid["UseKeyeucentral1"]["Condition"] == {
+        "ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/relay-local-eu-central-1"}
+    }
+    assert by_sid["DeployStackeucentral1"]["Resource"] == [
+        f"arn:aws:cloudformation:eu-central-1:{account}:stack/relay-sample-app/*"
+    ]
+    assert by_sid["PassDeployRoleeucentral1"]["Resource"] == [role_arn]
+    assert by_sid["PassDeployRoleeucentral1"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}
+    }
+
+
+def test_home_builds_the_remote_regions_deployment_with_a_role_scoped_to_that_stack(local):
+    home = local.stack(local.home)
+    account = account_id(home)
+    project = one([p for p in resources(home, "aws_codebuild_project") if p["name"] == "relay-local-deploy-ca-west-1"])
+    variables = {v["name"]: v["value"] for v in project["environment"]["environment_variable"]}
+    deploy_role = one([r for r in resources(home, "aws_iam_role") if r["name"] == "relay-local-deploy-ca-west-1"])
+    assert json.loads(deploy_role["assume_role_policy"])["Statement"][0]["Principal"] == {
+        "Service": "cloudformation.amazonaws.com"
+    }
+    deploy_role_arn = ref(home, "aws_iam_role", "arn", name="relay-local-deploy-ca-west-1")
+    assert variables == {
+        "DEPLOY_REGION": "ca-west-1",
+        "STACK_NAME": "relay-sample-app",
+        "TEMPLATE_PATH": "template.yaml",
+        "DEPLOY_ROLE_ARN": deploy_role_arn,
+        "CHANGE_SET_PREFIX": "relay-deploy-",
+        "PARAMETER_OVERRIDES": "{}",
+    }
+    assert "cfn create-change-set" in project["source"]["buildspec"]
+    assert project["encryption_key"] == ref(home, "aws_kms_key", "arn")
+    build_role = one([r for r in resources(home, "aws_iam_role") if r["name"] == "relay-local-remote-deploy-ca-west-1"])
+    build_role_name = ref(home, "aws_iam_role", "id", name=build_role["name"])
+    policy = one([p for p in resources(home, "aws_iam_role_policy") if p["role"] == build_role_name])
+    by_sid = {s["Sid"]: s for s in json.loads(policy["policy"])["Statement"]}
+    assert by_sid["DeployStack"]["Resource"] == [f"arn:aws:cloudformation:ca-west-1:{account}:stack/relay-sample-app/*"]
+    assert by_sid["ChangeSets"]["Resource"] == [
+        f"arn:aws:cloudformation:ca-west-1:{account}:changeSet/relay-deploy-*/*"
+    ]
+    assert by_sid["PassDeployRole"]["Resource"] == [deploy_role_arn]
+    assert by_sid["PassDeployRole"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}
+    }
+    assert "s3:PutObject" not in json.dumps(policy), "the deploy build only reads the release"
+    action = {a["name"]: a for a in pipeline_named(home, "relay-local-release-eu-west-1")["stage"][2]["action"]}[
+        "Deploy-ca-west-1"
+    ]
+    assert (action["provider"], action.get("region"), action["input_artifacts"]) == (
+        "CodeBuild",
+        None,
+        ["ReleaseArtifact"],
+    )
+    assert action["configuration"] == {"ProjectName": ref(home, "aws_codebuild_project", "name", name=project["name"])}
+    assert statements_of(home)["DeployBuildcawest1"]["Resource"] == [
+        f"arn:aws:codebuild:eu-west-1:{account}:project/relay-local-deploy-ca-west-1"
+    ]
+
+
+def test_a_pipeline_without_home_delivered_regions_keeps_one_store_and_no_deploy_stage(prod):
+    pipeline = one(resources(prod.stack(prod.home), "aws_codepipeline"))
+    assert [s["name"] for s in pipeline["stage"]] == ["Source", "Package"]
+    assert len(pipeline["artifact_store"]) == 1 and "region" not in pipeline["artifact_store"][0]
+    assert "output_artifacts" not in pipeline["stage"][1]["action"][0]

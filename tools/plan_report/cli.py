@@ -156,18 +156,23 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
     if problems:
         parser.error("; ".join(problems))
 
-    # Imported here: the configuration needs pydantic, which `--help` and usage errors do not.
+    # Imported here: the configuration needs pydantic and the decisions boto3, which `--help` and usage
+    # errors do not.
     from config import ConfigError, load_config
+    from config.schema import DeliveryStrategy
+    from regions.delivery import decisions
+    from tools.delivery import rows
 
     try:
         config = load_config()
     except ConfigError as error:
         print(f"relay: configuration error\n{error}", file=sys.stderr)
         return EXIT_ERROR
+    strategies = {d.region: d.strategy for d in decisions(config)}
     names = options.stacks or [
-        *(config.names.target_stack(region) for region in config.target_regions),
+        *(config.names.target_stack(r) for r, s in strategies.items() if s is not DeliveryStrategy.REMOTE),
         config.names.home_stack(),
-        config.names.replication_stack(),
+        *([config.names.replication_stack()] if DeliveryStrategy.BESPOKE in strategies.values() else []),
     ]
     out_dir = options.out_dir or paths.plans_dir(config.environment)
     title = f"Terraform plan: `{config.app}-{config.environment}`" + (" (emulator)" if config.emulator.enabled else "")
@@ -183,11 +188,17 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
         run = PlanRun(errors={"(all stacks)": str(error)})
     out_dir.mkdir(parents=True, exist_ok=True)
     report = out_dir / "report.md"
-    report.write_text(render.report(run.stacks, errors=run.errors, title=title))
+    delivery = rows(config)
+    report.write_text(render.report(run.stacks, errors=run.errors, title=title, delivery=delivery))
     print(report)
     try:
         comment = render.comment(
-            run.stacks, errors=run.errors, title=title, max_chars=options.max_chars, artifact_url=run_url()
+            run.stacks,
+            errors=run.errors,
+            title=title,
+            max_chars=options.max_chars,
+            artifact_url=run_url(),
+            delivery=delivery,
         )
     except ValueError as error:
         # A comment.md of an earlier run must not be posted as this run's.

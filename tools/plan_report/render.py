@@ -7,10 +7,15 @@ it never reads a plan again.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 from tools.plan_report.model import COUNTED_ACTIONS, Finding, StackPlan, stack_region
 from tools.plan_report.rules import GROUPS, plural
+
+if TYPE_CHECKING:
+    # Only the type: the rows come from the caller, and the report renders without the configuration.
+    from tools.delivery import Row
 
 MARKER = "<!-- relay-plan-report -->"
 # GitHub rejects comments over 65,536 characters; the headroom absorbs what the workflow adds around it.
@@ -22,13 +27,18 @@ TABLES_HEAD = "### Resources per stack\n\n"
 
 
 def report(
-    stacks: Sequence[StackPlan], *, errors: Mapping[str, str] | None = None, title: str = "Terraform plan"
+    stacks: Sequence[StackPlan],
+    *,
+    errors: Mapping[str, str] | None = None,
+    title: str = "Terraform plan",
+    delivery: Sequence[Row] = (),
 ) -> str:
     """The complete report of every analysed stack and every stack that failed (name → Terraform's message).
 
-    Summary and needs-attention items come first, then one collapsed table per stack.
+    Summary, the delivery of each region (`tools.delivery.rows`; no section when empty) and
+    needs-attention items come first, then one collapsed table per stack.
     """
-    return _Blocks.of(stacks, errors or {}, title).full
+    return _Blocks.of(stacks, errors or {}, title, delivery).full
 
 
 def comment(
@@ -38,14 +48,16 @@ def comment(
     title: str = "Terraform plan",
     max_chars: int = COMMENT_LIMIT,
     artifact_url: str | None = None,
+    delivery: Sequence[Row] = (),
 ) -> str:
     """The report, cut to at most `max_chars` characters for one GitHub comment.
 
     When the complete report is longer, needs-attention items and stack tables are dropped from the
     end, whole, and a note says what was left out and that the full report is in the workflow run's
-    artifact (`artifact_url` links it). Raises ValueError when not even the summary fits.
+    artifact (`artifact_url` links it); the summary and the delivery table are always kept. Raises
+    ValueError when not even they fit.
     """
-    blocks = _Blocks.of(stacks, errors or {}, title)
+    blocks = _Blocks.of(stacks, errors or {}, title, delivery)
     full = blocks.full
     if len(full) <= max_chars:
         return full
@@ -85,11 +97,13 @@ class _Blocks:
     tables: tuple[str, ...]
 
     @classmethod
-    def of(cls, stacks: Sequence[StackPlan], errors: Mapping[str, str], title: str) -> _Blocks:
+    def of(cls, stacks: Sequence[StackPlan], errors: Mapping[str, str], title: str, delivery: Sequence[Row]) -> _Blocks:
         names = {s.name for s in stacks}
         order = [s.name for s in stacks] + [name for name in errors if name not in names]
         findings = [f for s in stacks for f in s.findings]
         head = [MARKER, f"## {title}", "", *_summary(stacks, errors, order), ""]
+        if delivery:
+            head += ["### Delivery", "", *delivery_table(delivery), ""]
         if errors:
             head += ["### Failed stacks", "", *(_error_block(name, errors[name]) for name in errors)]
         head += [f"### Needs attention ({len(findings)})", ""]
@@ -146,6 +160,14 @@ def _summary(stacks: Sequence[StackPlan], errors: Mapping[str, str], order: list
         counts = [str(stack.counts[a]) for a in COUNTED_ACTIONS]
         attention = f":warning: {len(stack.findings)}" if stack.findings else "0"
         lines.append(f"| `{name}` | {stack.region} | {' | '.join(counts)} | {attention} |")
+    return lines
+
+
+def delivery_table(rows: Sequence[Row]) -> list[str]:
+    """How each region receives a release (`relay delivery`'s rows), as a Markdown table."""
+    columns = [column.name for column in fields(rows[0])] if rows else []
+    lines = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
+    lines += ["| " + " | ".join(_cell(cell) for cell in row.cells()) + " |" for row in rows]
     return lines
 
 

@@ -156,7 +156,13 @@ def roll_out(fixtures: Fixtures, scenario: str, stacks: list[Path]) -> dict[str,
 
 
 def generate(fixtures: Fixtures, keep: bool) -> None:
-    base = {"app": "plandemo", "buckets": {"force_destroy": False}}
+    # The fixtures were recorded with every region bespoke (the local environment's first two targets).
+    base = {
+        "app": "plandemo",
+        "buckets": {"force_destroy": False},
+        "target_regions": ["eu-south-2", "ap-southeast-4"],
+        "delivery": {"strategy": "bespoke"},
+    }
     renamed = {**base, "namespace": "acme"}
     stacks = fixtures.synth(**base)
     standalone, replication = stacks[:-1], stacks[-1:]
@@ -182,7 +188,7 @@ def generate(fixtures: Fixtures, keep: bool) -> None:
         if not keep:
             fixtures.synth(**applied)
             fixtures.destroy(stacks)
-    big = {"app": "planbig", "target_regions": BIG_TARGETS}
+    big = {"app": "planbig", "target_regions": BIG_TARGETS, "delivery": {"strategy": "bespoke"}}
     stacks = fixtures.synth(**big)
     applied = big
     try:
