@@ -63,7 +63,11 @@ VERBS = (
         "plan every stack and write the review report (exit 0 no changes, 2 changes, 1 error)",
         "tools.plan_report",
     ),
-    Verb("push-bench", "time git push -> release object -> every region on the emulator (p50/p95)", "tools.push_bench"),
+    Verb(
+        "push-bench",
+        "time git push -> release object -> each strategy's regions on the emulator (p50/p95)",
+        "tools.push_bench",
+    ),
     Verb(
         "release",
         "publish app/sample by hand as the build does (re-releasing while the source is unavailable)",

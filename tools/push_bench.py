@@ -121,17 +121,17 @@ def main(argv: list[str] | None = None, *, prog: str = "relay push-bench") -> in
         print(f"relay: push benchmark failed: {error}", file=sys.stderr)
         return 1
     published, deployed, builds = (list(column) for column in zip(*results, strict=True))
-    print(f"{options.pushes} pushes (p50 / p95 seconds from `git push` returning):")
-    print(f"  release object in the home bucket   {percentile(published, 50):6.2f} / {percentile(published, 95):6.2f}")
+    rows = [("release object in the home bucket", published)]
     by_strategy: dict[str, list[str]] = {}
     for decision in decisions(config):
         by_strategy.setdefault(decision.strategy.value, []).append(decision.region)
     for strategy, regions in by_strategy.items():
-        times = [max(push[r] for r in regions) for push in deployed]
-        line = f"  {strategy} stacks ({', '.join(regions)})"
-        print(f"{line:<38}{percentile(times, 50):6.2f} / {percentile(times, 95):6.2f}")
-    every = [max(push.values()) for push in deployed]
-    print(f"  every target stack on the release   {percentile(every, 50):6.2f} / {percentile(every, 95):6.2f}")
+        rows.append((f"{strategy} stacks ({', '.join(regions)})", [max(push[r] for r in regions) for push in deployed]))
+    rows.append(("every target stack on the release", [max(push.values()) for push in deployed]))
+    width = max(len(name) for name, _ in rows)
+    print(f"{options.pushes} pushes (p50 / p95 seconds from `git push` returning):")
+    for name, times in rows:
+        print(f"  {name:<{width}}  {percentile(times, 50):6.2f} / {percentile(times, 95):6.2f}")
     build, shell = statistics.median(builds), statistics.median(direct)
     print(f"  build {build:.2f} s vs the same commands in a shell {shell:.2f} s: {build / shell:.2f}x (medians)")
     return 0
