@@ -177,3 +177,52 @@ def deploy_role(
 def pass_role(sid: str, role_arn: str, service: str = "cloudformation.amazonaws.com") -> dict:
     """iam:PassRole of one role, to one service only."""
     return iam.allow(sid, ["iam:PassRole"], [role_arn], Condition={"StringEquals": {"iam:PassedToService": service}})
+
+
+def pipeline_build_project(
+    scope: Construct,
+    id: str,
+    *,
+    name: str,
+    description: str,
+    role_arn: str,
+    kms_key_arn: str,
+    buildspec: str,
+    variables: Mapping[str, str],
+    log_group: aws.cloudwatch_log_group.CloudwatchLogGroup,
+    log_group_name: str,
+    image: str,
+    timeout_minutes: int,
+    provider: aws.provider.AwsProvider,
+) -> aws.codebuild_project.CodebuildProject:
+    """A CodeBuild project run by a pipeline's CodeBuild action: its source and artifacts are the pipeline's,
+    it runs `buildspec` (YAML text) on a small Linux image with `variables`, encrypts with the region's key
+    and logs to `log_group` (named `log_group_name`), which it is created after."""
+    cb = aws.codebuild_project
+    return cb.CodebuildProject(
+        scope,
+        id,
+        provider=provider,
+        name=name,
+        description=description,
+        service_role=role_arn,
+        encryption_key=kms_key_arn,
+        build_timeout=timeout_minutes,
+        artifacts=cb.CodebuildProjectArtifacts(type="CODEPIPELINE"),
+        # Terraform would read the shell's ${VAR} as its own interpolation; $${ is a literal ${.
+        source=cb.CodebuildProjectSource(type="CODEPIPELINE", buildspec=buildspec.replace("${", "$${")),
+        environment=cb.CodebuildProjectEnvironment(
+            compute_type="BUILD_GENERAL1_SMALL",
+            image=image,
+            type="LINUX_CONTAINER",
+            image_pull_credentials_type="CODEBUILD",
+            environment_variable=[
+                cb.CodebuildProjectEnvironmentEnvironmentVariable(name=key, value=value)
+                for key, value in variables.items()
+            ],
+        ),
+        logs_config=cb.CodebuildProjectLogsConfig(
+            cloudwatch_logs=cb.CodebuildProjectLogsConfigCloudwatchLogs(group_name=log_group_name, status="ENABLED")
+        ),
+        depends_on=[log_group],
+    )

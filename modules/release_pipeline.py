@@ -8,10 +8,9 @@ from dataclasses import dataclass
 
 from modules import iam
 from modules.cdk_seam import Construct, aws
-from modules.pipeline_common import USE_KEY_ACTIONS, HomeDeployment, PipelineProps, v2_pipeline
+from modules.pipeline_common import USE_KEY_ACTIONS, HomeDeployment, PipelineProps, pipeline_build_project, v2_pipeline
 
 cp = aws.codepipeline
-cb = aws.codebuild_project
 
 RELEASE_ARTIFACT = "ReleaseArtifact"
 """The build's output artifact: the release's files, read by the Deploy stage's actions."""
@@ -91,37 +90,24 @@ class ReleasePipeline(Construct):
             ],
             provider=provider,
         )
-        self.project = cb.CodebuildProject(
+        self.project = pipeline_build_project(
             self,
             "build",
-            provider=provider,
             name=p.project_name,
             description="Zips the source and copies it to the release bucket",
-            service_role=self.build_role.arn,
-            encryption_key=c.kms_key_arn,
-            build_timeout=15,
-            artifacts=cb.CodebuildProjectArtifacts(type="CODEPIPELINE"),
-            # Terraform would read the shell's ${VAR} as its own interpolation; $${ is a literal ${.
-            source=cb.CodebuildProjectSource(type="CODEPIPELINE", buildspec=p.buildspec.replace("${", "$${")),
-            environment=cb.CodebuildProjectEnvironment(
-                compute_type="BUILD_GENERAL1_SMALL",
-                image=p.build_image,
-                type="LINUX_CONTAINER",
-                image_pull_credentials_type="CODEBUILD",
-                environment_variable=[
-                    cb.CodebuildProjectEnvironmentEnvironmentVariable(
-                        name="RELEASE_BUCKET", value=c.release_bucket_name
-                    ),
-                    cb.CodebuildProjectEnvironmentEnvironmentVariable(name="RELEASE_KEY", value=c.release_object_key),
-                    cb.CodebuildProjectEnvironmentEnvironmentVariable(name="RELEASE_KMS_KEY_ARN", value=c.kms_key_arn),
-                ],
-            ),
-            logs_config=cb.CodebuildProjectLogsConfig(
-                cloudwatch_logs=cb.CodebuildProjectLogsConfigCloudwatchLogs(
-                    group_name=p.log_group_name, status="ENABLED"
-                )
-            ),
-            depends_on=[self.log_group],
+            role_arn=self.build_role.arn,
+            kms_key_arn=c.kms_key_arn,
+            buildspec=p.buildspec,
+            variables={
+                "RELEASE_BUCKET": c.release_bucket_name,
+                "RELEASE_KEY": c.release_object_key,
+                "RELEASE_KMS_KEY_ARN": c.kms_key_arn,
+            },
+            log_group=self.log_group,
+            log_group_name=p.log_group_name,
+            image=p.build_image,
+            timeout_minutes=15,
+            provider=provider,
         )
 
         if p.connection_arn:

@@ -14,10 +14,16 @@ from dataclasses import dataclass
 
 from modules import iam
 from modules.cdk_seam import Construct, aws
-from modules.pipeline_common import USE_KEY_ACTIONS, HomeDeployment, StackDeploy, deploy_role, pass_role
+from modules.pipeline_common import (
+    USE_KEY_ACTIONS,
+    HomeDeployment,
+    StackDeploy,
+    deploy_role,
+    pass_role,
+    pipeline_build_project,
+)
 
 cp = aws.codepipeline
-cb = aws.codebuild_project
 
 # The deploy build names its change sets `relay-deploy-<epoch seconds>`; its role may touch no other.
 CHANGE_SET_PREFIX = "relay-deploy-"
@@ -131,34 +137,20 @@ class RemoteDeploy(Construct):
         }
         if p.deploy.capabilities:
             variables["CAPABILITIES"] = " ".join(p.deploy.capabilities)
-        self.project = cb.CodebuildProject(
+        self.project = pipeline_build_project(
             self,
             "build",
-            provider=provider,
             name=p.project_name,
             description=f"Deploys the release to CloudFormation stack {stack} in {target}",
-            service_role=self.build_role.arn,
-            encryption_key=p.kms_key_arn,
-            build_timeout=60,
-            artifacts=cb.CodebuildProjectArtifacts(type="CODEPIPELINE"),
-            # Terraform would read the shell's ${VAR} as its own interpolation; $${ is a literal ${.
-            source=cb.CodebuildProjectSource(type="CODEPIPELINE", buildspec=p.buildspec.replace("${", "$${")),
-            environment=cb.CodebuildProjectEnvironment(
-                compute_type="BUILD_GENERAL1_SMALL",
-                image=p.build_image,
-                type="LINUX_CONTAINER",
-                image_pull_credentials_type="CODEBUILD",
-                environment_variable=[
-                    cb.CodebuildProjectEnvironmentEnvironmentVariable(name=name, value=value)
-                    for name, value in variables.items()
-                ],
-            ),
-            logs_config=cb.CodebuildProjectLogsConfig(
-                cloudwatch_logs=cb.CodebuildProjectLogsConfigCloudwatchLogs(
-                    group_name=p.log_group_name, status="ENABLED"
-                )
-            ),
-            depends_on=[self.log_group],
+            role_arn=self.build_role.arn,
+            kms_key_arn=p.kms_key_arn,
+            buildspec=p.buildspec,
+            variables=variables,
+            log_group=self.log_group,
+            log_group_name=p.log_group_name,
+            image=p.build_image,
+            timeout_minutes=60,
+            provider=provider,
         )
         self.deployment = HomeDeployment(
             region=target,
