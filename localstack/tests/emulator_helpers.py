@@ -27,17 +27,22 @@ NOT_YET = (ClientError,)
 _CONFIG = Config(retries={"max_attempts": 2}, s3={"addressing_style": "path"}, read_timeout=120)
 
 
-def client(service: str, region: str = HOME, aws_access_key_id: str = "test", **config):
-    """boto3 client for the emulator; a 12-digit access key id selects that account."""
+def client(service: str, region: str = HOME, aws_access_key_id: str = "test", credentials=None, **config):
+    """boto3 client for the emulator; a 12-digit access key id selects that account (its root),
+    ``credentials`` (STS's AccessKeyId/SecretAccessKey/SessionToken) act as an assumed role."""
     cfg = _CONFIG.merge(Config(**config)) if config else _CONFIG
-    return boto3.client(
-        service,
-        region_name=region,
-        endpoint_url=ENDPOINT,
-        aws_access_key_id=aws_access_key_id,
-        aws_secret_access_key="test",  # noqa: S106 - the emulator's fixed test credentials
-        config=cfg,
-    )
+    if credentials is not None:
+        keys = {
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        }
+    else:
+        keys = {
+            "aws_access_key_id": aws_access_key_id,
+            "aws_secret_access_key": "test",  # the emulator's fixed test credentials
+        }
+    return boto3.client(service, region_name=region, endpoint_url=ENDPOINT, config=cfg, **keys)
 
 
 def wait_execution(cp, name: str, execution_id: str, timeout: float = 60) -> dict:

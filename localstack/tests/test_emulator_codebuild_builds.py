@@ -32,7 +32,7 @@ def project(res, buildspec: str | None = None, *, source=None, artifacts=None, v
         source=source or {"type": "NO_SOURCE", "buildspec": buildspec},
         artifacts=artifacts or {"type": "NO_ARTIFACTS"},
         environment={**ENVIRONMENT, "environmentVariables": list(variables)},
-        serviceRole=f"arn:aws:iam::{ACCOUNT}:role/codebuild",
+        serviceRole=res.role("codebuild"),  # builds assume it: it must exist
         tags=[{"key": k, "value": v} for k, v in tags],
         **extra,
     )

@@ -3,6 +3,8 @@
 Adds to the open-source LocalStack core what relay's cross-region delivery pipeline needs:
 
 * ``replication``    - an S3 replication engine (LocalStack only stores the configuration);
+* ``write_guard``    - explicit Deny statements of S3 bucket policies enforced on object writes
+  (a documented subset of IAM evaluation; LocalStack evaluates no policy);
 * ``codepipeline``   - a CodePipeline API with real executions (provider / engine / one module
   per action kind: S3 source, connection source on local git, CodeBuild, CloudFormation deploy,
   "not emulated");
@@ -20,8 +22,8 @@ Adds to the open-source LocalStack core what relay's cross-region delivery pipel
 * ``providers``      - LocalStack service plugins (entry points) for the services above;
 * ``hooks``          - the ``on_infra_start`` hook that patches LocalStack's seams;
 * ``common``         - errors, clock, internal clients, tags, the bounded wait (shared);
-* ``core``           - the pure cores (no LocalStack import): replication rules, CloudTrail
-  selectors and records, pipeline declarations, CloudFormation deploy decisions, buildspecs,
+* ``core``           - the pure cores (no LocalStack import): replication rules, bucket policy
+  Deny statements, CloudTrail selectors and records, pipeline declarations, CloudFormation deploy decisions, buildspecs,
   git push triggers.
 
 State lives in LocalStack stores (per account and region); patches go through

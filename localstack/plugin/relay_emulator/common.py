@@ -1,12 +1,14 @@
 """What every LocalStack-facing module of the plugin shares: AWS-shaped errors, the clock, error
-descriptions, LocalStack's internal clients, tags in AWS's list shapes, bucket lookups and the
-one bounded wait of the plugin."""
+descriptions, LocalStack's internal clients (as an account's root or as a role), tags in AWS's
+list shapes, bucket lookups and the one bounded wait of the plugin."""
 
 from __future__ import annotations
 
 import datetime
 import logging
 import os
+import re
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -49,8 +51,10 @@ def error_code(e: BaseException) -> str | None:
     return None
 
 
-def internal_client(service: str, region: str, account: str, config=None):
-    """LocalStack's internal boto client for ``service`` acting as ``account`` in ``region``.
+def internal_client(service: str, region: str, account: str, config=None, credentials: dict | None = None):
+    """LocalStack's internal boto client for ``service`` acting as ``account`` in ``region``
+    (its root: the access key is the account id), or with ``credentials`` (STS's
+    ``AccessKeyId``/``SecretAccessKey``/``SessionToken``, e.g. ``role_credentials``).
 
     ``connect_to`` caches clients per argument set: a caller that modifies its client (event
     hooks, in-memory transport) passes a ``botocore.config.Config`` of its own so that no other
@@ -58,13 +62,59 @@ def internal_client(service: str, region: str, account: str, config=None):
     """
     from localstack.aws.connect import connect_to
 
-    factory = connect_to(
-        region_name=region,
-        aws_access_key_id=account,
-        aws_secret_access_key="test",  # noqa: S106 - LocalStack ignores secrets
-        config=config,
-    )
+    if credentials is not None:
+        factory = connect_to(
+            region_name=region,
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            config=config,
+        )
+    else:
+        factory = connect_to(
+            region_name=region,
+            aws_access_key_id=account,
+            aws_secret_access_key="test",  # noqa: S106 - LocalStack ignores secrets
+            config=config,
+        )
     return factory.get_client(service)
+
+
+# Temporary credentials of roles the plugin acts as, by (role ARN, session name): process state,
+# like the clients connect_to caches. LocalStack never expires them; they are renewed well
+# within STS's default hour anyway.
+_ROLE_SESSIONS: dict[tuple[str, str], tuple[float, dict]] = {}
+_ROLE_SESSIONS_LOCK = threading.Lock()
+ROLE_SESSION_SECONDS = 1800
+
+
+def role_credentials(role_arn: str, session_name: str, region: str) -> dict:
+    """Temporary credentials of ``role_arn`` from LocalStack's STS ``AssumeRole`` (asked as the
+    role's account), so that the requests made with them are that role's session: bucket
+    policies (``write_guard``) and ``GetCallerIdentity`` see the assumed role. Cached per role
+    and session name. Raises what STS raises (e.g. ``ValidationError`` for a malformed ARN)."""
+    key = (role_arn, session_name)
+    with _ROLE_SESSIONS_LOCK:
+        cached = _ROLE_SESSIONS.get(key)
+    if cached is not None and time.monotonic() - cached[0] < ROLE_SESSION_SECONDS:
+        return cached[1]
+    parts = role_arn.split(":")
+    account = parts[4] if len(parts) > 5 and parts[4] else DEFAULT_ACCOUNT
+    credentials = internal_client("sts", region, account).assume_role(RoleArn=role_arn, RoleSessionName=session_name)[
+        "Credentials"
+    ]
+    now_ = time.monotonic()
+    with _ROLE_SESSIONS_LOCK:
+        for stale in [k for k, (created, _) in _ROLE_SESSIONS.items() if now_ - created >= ROLE_SESSION_SECONDS]:
+            del _ROLE_SESSIONS[stale]
+        _ROLE_SESSIONS[key] = (now_, credentials)
+    return credentials
+
+
+def session_name(*parts: str) -> str:
+    """An STS role session name from ``parts`` (only the characters and length STS accepts)."""
+    name = re.sub(r"[^\w+=,.@-]", "-", "-".join(p for p in parts if p))
+    return name[:64] if len(name) >= 2 else f"{name}--"[:2]
 
 
 def in_memory(client) -> None:

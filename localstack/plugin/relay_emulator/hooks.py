@@ -16,17 +16,26 @@ LOG = logging.getLogger(__name__)
 
 @on_infra_start(priority=10)
 def relay_emulator_install():
-    from relay_emulator import cloudformation, events_target, network, replication, storage, trail_events
+    from relay_emulator import (
+        cloudformation,
+        events_target,
+        network,
+        replication,
+        storage,
+        trail_events,
+        write_guard,
+    )
     from relay_emulator.git_repos import pushes
 
     network.bind_to_listen_host()
     storage.keep_s3_storage_in_own_folder()
     replication.install()
+    write_guard.install()
     events_target.install()
     trail_events.install()
     cloudformation.install()
     pushes.register()
     LOG.info(
-        "relay emulator plugin installed (S3 replication, CodePipeline event target, CloudTrail data events, "
-        "CloudFormation unsupported-type guard, git push route)"
+        "relay emulator plugin installed (S3 replication, bucket policy Deny statements, CodePipeline event "
+        "target, CloudTrail data events, CloudFormation unsupported-type guard, git push route)"
     )

@@ -18,16 +18,20 @@ for relay's cross-region delivery pipeline:
   ``REPLICA``. Replicas are never replicated again (S3 does not chain replicas either).
 * Failures (missing or unversioned destination, any error) are retried with backoff, then
   the source is marked ``FAILED`` and the reason is logged at ERROR level in the LocalStack
-  log. Nothing is dropped silently.
+  log. Nothing is dropped silently. A destination whose bucket policy denies the replication
+  role the write (``s3:ReplicateObject``, ``s3:ReplicateTags``,
+  ``s3:ObjectOwnerOverrideToBucketOwner``, ``s3:ReplicateDelete``: what S3 checks for a replica,
+  evaluated by ``write_guard``) fails at once, naming the statement; the replica write itself is
+  also evaluated as that role.
 * Statuses belong to the object version: they are kept on LocalStack's S3 object itself, so
   they live, and are reset, with S3's own store. Engine and handlers access them under one lock.
 
 Ordering: tasks are sharded by (bucket, key) onto single-threaded queues, so versions of the
 same key replicate in write order, while different keys replicate in parallel.
 
-Not emulated: destinations that deny the write by policy (LocalStack does not enforce IAM or
-bucket policies), replication-time control metrics, replica modification sync, existing-object
-and Batch Replication.
+Not emulated: IAM policies of the replication role (only the destination's bucket policy
+``Deny`` statements in ``write_guard``'s subset are enforced), replication-time control metrics,
+replica modification sync, existing-object and Batch Replication.
 """
 
 from __future__ import annotations
@@ -45,7 +49,9 @@ import zlib
 
 from localstack.utils.patch import Patches
 
+from relay_emulator import write_guard
 from relay_emulator.common import describe, in_memory, internal_client
+from relay_emulator.core.bucket_policy import requested_actions
 from relay_emulator.core.replication import (
     DELETE_MARKER,
     OBJECT,
@@ -78,6 +84,10 @@ _worker_local = threading.local()  # per worker thread: ticket to attach to outg
 
 class ReplicationFailed(Exception):
     """A destination cannot receive the replica (reason is logged and recorded)."""
+
+
+class ReplicationDenied(ReplicationFailed):
+    """The destination's bucket policy denies the replication role the write (never retried)."""
 
 
 @dataclasses.dataclass
@@ -232,6 +242,9 @@ class ReplicationEngine:
                     self._copy_to(task, rule, dest_bucket)
                     last_error = None
                     break
+                except ReplicationDenied as e:  # a policy does not change between attempts
+                    last_error = str(e)
+                    break
                 except Exception as e:
                     last_error = describe(e)
                     if attempt < ATTEMPTS:
@@ -327,6 +340,8 @@ class ReplicationEngine:
         writer_account = dest_account if owner_translated(rule) else task.account_id
 
         dest_region = self.check_destination(dest_bucket, dest_account)
+        params = self._replica_params(task, rule) if task.kind == OBJECT else {}
+        self.check_policy(task, dest_bucket, params)
         dest_client = self._client(dest_region, writer_account)
 
         token = uuid.uuid4().hex
@@ -341,12 +356,40 @@ class ReplicationEngine:
             if task.kind == DELETE_MARKER:
                 dest_client.delete_object(Bucket=dest_bucket, Key=task.key)
                 return
-            self._copy_object(task, rule, dest_bucket, dest_client)
+            self._copy_object(task, dest_bucket, dest_client, params)
         finally:
             _worker_local.token = None
             self.tickets.pop(token, None)
 
-    def _copy_object(self, task: Task, rule: dict, dest_bucket: str, dest_client) -> None:
+    @staticmethod
+    def check_policy(task: Task, dest_bucket: str, params: dict) -> None:
+        """Fail like S3 when the destination's bucket policy denies the replication role the
+        replica write (``params``: the replica's PutObject parameters; a delete marker has none)."""
+        operation = "DeleteObject" if task.kind == DELETE_MARKER else "PutObject"
+        actions = requested_actions(operation, params, replica=True)
+        principal = write_guard.replication_principal(task.role_arn, task.account_id)
+        denial = write_guard.check(dest_bucket, task.key, actions, principal)
+        if denial is not None:
+            raise ReplicationDenied(
+                f"AccessDenied: the bucket policy of {dest_bucket} denies {denial.action} to the replication "
+                f"role {task.role_arn} ({denial.statement.name})"
+            )
+
+    @staticmethod
+    def _replica_params(task: Task, rule: dict) -> dict:
+        """The replica's PutObject parameters (metadata, tags, storage class, encryption, ACL)."""
+        src = task.s3_object
+        source = dict(src.system_metadata or {})
+        source.update(
+            Metadata=dict(src.user_metadata or {}),
+            Expires=src.expires,
+            WebsiteRedirectLocation=src.website_redirect_location,
+            StorageClass=src.storage_class,
+            ServerSideEncryption=src.encryption,
+        )
+        return replica_request(rule, source, task.tags)
+
+    def _copy_object(self, task: Task, dest_bucket: str, dest_client, params: dict) -> None:
         # Read the exact source version from LocalStack's storage in-process (S3 reads the
         # source internally too); only the replica write goes through the S3 API.
         src = task.s3_object
@@ -358,15 +401,6 @@ class ReplicationEngine:
         finally:
             stored.close()
         body.seek(0)
-        source = dict(src.system_metadata or {})
-        source.update(
-            Metadata=dict(src.user_metadata or {}),
-            Expires=src.expires,
-            WebsiteRedirectLocation=src.website_redirect_location,
-            StorageClass=src.storage_class,
-            ServerSideEncryption=src.encryption,
-        )
-        params = replica_request(rule, source, task.tags)
         try:
             dest_client.put_object(Bucket=dest_bucket, Key=task.key, Body=body, **params)
         finally:

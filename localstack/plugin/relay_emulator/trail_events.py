@@ -19,8 +19,9 @@ thread. When no trail is logging the handler returns after one attribute check.
 
 Replica writes of the replication engine carry its ticket: their records name the identity
 S3 uses to replicate, the replication configuration's IAM role assumed by S3
-(``invokedBy: s3.amazonaws.com``). Log file deliveries carry an internal header and are never
-recorded themselves (no feedback loop).
+(``invokedBy: s3.amazonaws.com``). Log file deliveries carry an internal header (a secret of the
+process) and are never recorded themselves (no feedback loop); bucket policies see them as the
+service principal ``cloudtrail.amazonaws.com`` (``write_guard``).
 
 Not emulated: management events, other services' data events, DeleteObjects (batch) records,
 Event history / LookupEvents, digest files, SNS notifications, CloudWatch Logs delivery.
@@ -49,6 +50,8 @@ from relay_emulator.core.trail_selectors import OBJECT_OPERATIONS, TrailView
 LOG = logging.getLogger("relay_emulator.trail_events")
 
 DELIVERY_HEADER = "x-relay-cloudtrail-delivery"
+# the header's value: a secret of this process, so that no client can pass as a delivery
+DELIVERY_TOKEN = secrets.token_hex(16)
 FLUSH_INTERVAL = float(os.environ.get("RELAY_CLOUDTRAIL_FLUSH", "1.0"))
 BATCH_RECORDS = int(os.environ.get("RELAY_CLOUDTRAIL_BATCH", "500"))
 
@@ -108,7 +111,7 @@ class Recorder:
         if read_only is None or context.service_exception is not None or response.status_code >= 300:
             return
         headers = context.request.headers
-        if headers.get(DELIVERY_HEADER):
+        if is_delivery(context):
             return
         req = context.service_request or {}
         bucket, key = req.get("Bucket"), req.get("Key")
@@ -254,7 +257,12 @@ class Recorder:
 
 
 def _mark_delivery(request, **kwargs) -> None:
-    request.headers[DELIVERY_HEADER] = "1"
+    request.headers[DELIVERY_HEADER] = DELIVERY_TOKEN
+
+
+def is_delivery(context) -> bool:
+    """Whether an S3 request is a log file delivery of this recorder (written by CloudTrail)."""
+    return context.request.headers.get(DELIVERY_HEADER) == DELIVERY_TOKEN
 
 
 # ---------------------------------------------------------------------- installation

@@ -13,9 +13,13 @@ working directory, shell variables (bash; with ``sh``, exported ones) and option
 ``set -e`` carry over to the next command, through files the wrapper writes when a command ends.
 
 The build's AWS calls reach this emulator only: ``AWS_ENDPOINT_URL`` is the emulator's gateway,
-the credentials are the account id and ``test``, ``AWS_CONFIG_FILE`` /
-``AWS_SHARED_CREDENTIALS_FILE`` are files of the build (the user's profiles are never read),
-and ``PATH`` starts with the emulator's own bin directory (its AWS CLI). Output goes to the
+``AWS_CONFIG_FILE`` / ``AWS_SHARED_CREDENTIALS_FILE`` are files of the build (the user's profiles
+are never read), and ``PATH`` starts with the emulator's own bin directory (its AWS CLI). As in
+CodeBuild, the build acts as the project's service role: in PROVISIONING the role is looked up
+in IAM (a role that does not exist fails the phase, naming it) and assumed through LocalStack's
+STS (session ``AWSCodeBuild-<build uuid>``); its temporary credentials are the build's
+``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN``, and the S3 artifact
+upload uses them too, so bucket policies (``write_guard``) see the role. Output goes to the
 project's CloudWatch Logs stream through the emulator's Logs API.
 """
 
@@ -38,7 +42,7 @@ import zipfile
 from pathlib import Path
 
 from relay_emulator.codebuild import _name_of, codebuild_stores
-from relay_emulator.common import describe, err, internal_client, now
+from relay_emulator.common import describe, err, error_code, internal_client, now, role_credentials, session_name
 from relay_emulator.core import buildspec as bs
 
 LOG = logging.getLogger("relay_emulator.codebuild")
@@ -149,6 +153,13 @@ def start_build(account: str, region: str, request: dict, *, initiator: str, pip
     return build
 
 
+def service_role_arn(value: str | None, account: str) -> str | None:
+    """The ARN of a project's ``serviceRole`` (CodeBuild accepts a role name or ARN)."""
+    if not value:
+        return None
+    return value if value.startswith("arn:") else f"arn:aws:iam::{account}:role/{value}"
+
+
 def _gateway_url() -> str:
     from localstack import config
 
@@ -256,6 +267,9 @@ class Build:
         self.arn = f"arn:aws:codebuild:{region}:{account}:build/{self.id}"
         self.number = number
         self.initiator = initiator
+        self.service_role = service_role_arn(project.get("serviceRole"), account)
+        self.session = session_name("AWSCodeBuild", self.uuid)
+        self._credentials: dict | None = None  # the service role's, from PROVISIONING on
         self.project_vars, self.overrides = project_vars, overrides
         self.source = dict(project.get("source") or {})
         if request.get("sourceTypeOverride"):
@@ -518,6 +532,34 @@ class Build:
         except Exception as e:
             raise PhaseFailed("CLIENT_ERROR", f"Could not create log stream {self.log.stream}: {describe(e)}") from None
         self._say(f"Running on relay's emulator: local process in {self._dir} (no container)")
+        self._credentials = self._assume_service_role()
+        self._say(f"Acting as service role {self.service_role} (session {self.session})")
+
+    def _assume_service_role(self) -> dict:
+        """The service role's temporary credentials; fails naming the role when it cannot be assumed."""
+        role = self.service_role
+        parts = (role or "").split(":", 5)
+        if len(parts) != 6 or parts[2] != "iam" or not parts[5].startswith("role/"):
+            raise PhaseFailed(
+                "CLIENT_ERROR",
+                f"Service role {role} of project {self.project_name} is not an IAM role ARN "
+                "(arn:aws:iam::<account>:role/<name>)",
+            )
+        name = parts[5].rsplit("/", 1)[-1]
+        try:
+            internal_client("iam", self.region, parts[4] or self.account).get_role(RoleName=name)
+        except Exception as e:
+            if error_code(e) == "NoSuchEntity":
+                raise PhaseFailed(
+                    "CLIENT_ERROR",
+                    f"Service role {role} does not exist, so CodeBuild cannot assume it: create the role or set "
+                    f"project {self.project_name}'s serviceRole to an existing role",
+                ) from None
+            raise PhaseFailed("CLIENT_ERROR", f"Could not look up service role {role}: {describe(e)}") from None
+        try:
+            return role_credentials(role, self.session, self.region)
+        except Exception as e:
+            raise PhaseFailed("CLIENT_ERROR", f"Could not assume service role {role}: {describe(e)}") from None
 
     def _download_source(self) -> None:
         kind = self.source.get("type")
@@ -610,8 +652,10 @@ class Build:
         (aws_dir / "config").write_text(
             f"[default]\nregion = {self.region}\noutput = json\ns3 =\n    addressing_style = path\n"
         )
+        creds = self._credentials
         (aws_dir / "credentials").write_text(
-            f"[default]\naws_access_key_id = {self.account}\naws_secret_access_key = test\n"
+            f"[default]\naws_access_key_id = {creds['AccessKeyId']}\n"
+            f"aws_secret_access_key = {creds['SecretAccessKey']}\naws_session_token = {creds['SessionToken']}\n"
         )
         bin_dir = str(Path(sys.prefix) / "bin")
         base = {k: os.environ[k] for k in INHERITED if k in os.environ}
@@ -638,8 +682,9 @@ class Build:
                 codebuild[f"CODEBUILD_SRC_DIR_{name}"] = str(self._dir / f"src_{name}")
         sandbox = {
             "AWS_ENDPOINT_URL": _gateway_url(),
-            "AWS_ACCESS_KEY_ID": self.account,
-            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": creds["SessionToken"],
             "AWS_CONFIG_FILE": str(aws_dir / "config"),
             "AWS_SHARED_CREDENTIALS_FILE": str(aws_dir / "credentials"),
             "AWS_EC2_METADATA_DISABLED": "true",
@@ -675,7 +720,7 @@ class Build:
         parts = [cfg.get("path"), self.uuid if cfg.get("namespaceType") == "BUILD_ID" else None, name]
         key = "/".join(p.strip("/") for p in parts if p)
         bucket = cfg.get("location")
-        s3 = internal_client("s3", self.region, self.account)
+        s3 = internal_client("s3", self.region, self.account, credentials=self._credentials)
         try:
             if cfg.get("packaging") == "ZIP":
                 s3.put_object(Bucket=bucket, Key=key, Body=_zip(files))

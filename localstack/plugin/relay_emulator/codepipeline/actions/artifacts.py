@@ -11,17 +11,26 @@ a missing, disabled or other-region key fails the write naming it, and HeadObjec
 A cross-region action reads copies: ``copy_to_region`` copies an input artifact into the action
 region's store under the same key (the engine does it before the action runs, once per artifact,
 region and execution), as CodePipeline replicates a cross-region action's input artifacts.
+
+Writes are made as the role that makes them in AWS, with its credentials from LocalStack's STS:
+the pipeline's ``roleArn`` (copies, and outputs of actions without a ``roleArn`` of their own),
+the action's ``roleArn``, or the CodeBuild project's service role for a build's output. The
+store's bucket policy is evaluated for that role first (``write_guard``): a ``Deny`` fails the
+action naming the bucket, the action and the statement's Sid.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import random
 import string
 import zipfile
 
+from relay_emulator import write_guard
 from relay_emulator.codepipeline.actions import ActionFailed, ActionResult, ActionRun
-from relay_emulator.common import describe, internal_client
+from relay_emulator.common import describe, internal_client, role_credentials, session_name
+from relay_emulator.core.bucket_policy import Principal, requested_actions
 from relay_emulator.core.pipeline_declaration import artifact_store, key_region, split_artifact_path
 
 
@@ -57,13 +66,40 @@ def _encryption(account: str, region: str, store: dict) -> dict:
     return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": arn}
 
 
-def _write(account: str, declaration: dict, region: str, key: str, data: bytes, what: str) -> dict:
-    """Write ``data`` to ``key`` in the artifact store of ``region``; its location."""
+@dataclasses.dataclass(frozen=True)
+class Writer:
+    """The role an artifact write is made as, and the name of its session."""
+
+    role_arn: str
+    session: str
+
+
+def pipeline_writer(declaration: dict, action: dict | None = None) -> Writer:
+    """The action's own ``roleArn`` if it has one, else the pipeline's role."""
+    role = (action or {}).get("roleArn") or declaration.get("roleArn") or ""
+    return Writer(role, session_name("codepipeline", declaration.get("name") or ""))
+
+
+def _check_policy(bucket: str, key: str, params: dict, writer: Writer) -> None:
+    denial = write_guard.check(
+        bucket, key, requested_actions("PutObject", params), Principal.role(writer.role_arn, writer.session)
+    )
+    if denial is not None:
+        raise ActionFailed(
+            f"AccessDenied: the bucket policy of {bucket} denies {denial.action} to {writer.role_arn} "
+            f"({denial.statement.name})"
+        )
+
+
+def _write(account: str, declaration: dict, region: str, key: str, data: bytes, what: str, writer: Writer) -> dict:
+    """Write ``data`` to ``key`` in the artifact store of ``region`` as ``writer``; its location."""
     store = _store(declaration, region)
     target = f"s3://{store['location']}/{key} in {region}"
     try:
         params = {"Bucket": store["location"], "Key": key, "Body": data, **_encryption(account, region, store)}
-        internal_client("s3", region, account).put_object(**params)
+        _check_policy(store["location"], key, params, writer)
+        credentials = role_credentials(writer.role_arn, writer.session, region)
+        internal_client("s3", region, account, credentials=credentials).put_object(**params)
     except ActionFailed as e:
         raise ActionFailed(f"Could not write {what} to {target}: {e}") from None
     except Exception as e:
@@ -71,14 +107,17 @@ def _write(account: str, declaration: dict, region: str, key: str, data: bytes, 
     return {"bucket": store["location"], "key": key, "region": region}
 
 
-def put_artifact(run: ActionRun, name: str, data: bytes) -> dict:
-    """Write an output artifact to the store of the action's region; its location ``{bucket, key, region}``."""
+def put_artifact(run: ActionRun, name: str, data: bytes, writer: Writer | None = None) -> dict:
+    """Write an output artifact to the store of the action's region as ``writer`` (default: the
+    action's or the pipeline's role); its location ``{bucket, key, region}``."""
     key = f"{run.pipeline_name[:20]}/{name[:20]}/{_random_key()}"
-    return _write(run.account, run.declaration, run.region, key, data, f"artifact {name}")
+    writer = writer or pipeline_writer(run.declaration, run.action)
+    return _write(run.account, run.declaration, run.region, key, data, f"artifact {name}", writer)
 
 
 def copy_to_region(account: str, declaration: dict, name: str, location: dict, region: str) -> dict:
-    """Copy the artifact at ``location`` into the store of ``region`` (same key); the copy's location.
+    """Copy the artifact at ``location`` into the store of ``region`` (same key) as the pipeline's
+    role; the copy's location.
 
     Fails naming the source, the destination bucket and region, and the reason."""
     source = f"s3://{location['bucket']}/{location['key']} ({location['region']})"
@@ -91,7 +130,8 @@ def copy_to_region(account: str, declaration: dict, name: str, location: dict, r
         raise ActionFailed(
             f"Could not read input artifact {name} at {source} to copy it to {region}: {describe(e)}"
         ) from None
-    return _write(account, declaration, region, location["key"], data, f"input artifact {name} from {source}")
+    what = f"input artifact {name} from {source}"
+    return _write(account, declaration, region, location["key"], data, what, pipeline_writer(declaration))
 
 
 def read_artifact_file(run: ActionRun, path: str) -> bytes:

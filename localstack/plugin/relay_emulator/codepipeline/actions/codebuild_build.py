@@ -4,15 +4,15 @@ Starts a build of ``ProjectName`` in the action's region with the action's input
 its source (the first, or ``PrimarySource``, in ``CODEBUILD_SRC_DIR``; others in
 ``CODEBUILD_SRC_DIR_<artifact>``) and ``EnvironmentVariables`` as overrides, waits for it, and
 fails naming the build id and the failed phase, or writes the buildspec's artifacts as the
-action's output artifact. The build id is the action's external execution id. The source
-revision the build resolves is the input artifact's revision (the commit of a connection source,
-the object version of an S3 source).
+action's output artifact (as the project's service role, which uploads it in CodeBuild). The
+build id is the action's external execution id. The source revision the build resolves is the
+input artifact's revision (the commit of a connection source, the object version of an S3 source).
 """
 
 from __future__ import annotations
 
 from relay_emulator.codepipeline.actions import ActionFailed, ActionResult, ActionRun
-from relay_emulator.codepipeline.actions.artifacts import put_artifact
+from relay_emulator.codepipeline.actions.artifacts import Writer, put_artifact
 from relay_emulator.common import LOG
 
 
@@ -69,6 +69,8 @@ def run(run: ActionRun) -> ActionResult:
     if outputs:
         if build.artifact is None:
             raise ActionFailed(f"Build {build.id} produced no artifact for {outputs[0]}", external_id=build.id)
-        artifacts[outputs[0]] = put_artifact(run, outputs[0], build.artifact)
+        # CodeBuild uploads a build's output artifact to the pipeline's store as its service role
+        writer = Writer(build.service_role, build.session)
+        artifacts[outputs[0]] = put_artifact(run, outputs[0], build.artifact, writer)
     LOG.info("pipeline %s: build %s succeeded", run.pipeline_name, build.id)
     return ActionResult(summary=f"Build {build.id} succeeded", external_id=build.id, artifacts=artifacts)
