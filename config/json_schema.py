@@ -4,7 +4,8 @@ The schema describes cdktf.json as a whole (its other keys are cdktf's own and l
 editor can validate the file directly. `defaults` and each block under `environments` are partial
 configurations: the layers are merged before the model validates the result, so every field is
 optional in a layer, and `null` is allowed wherever a value is, since it removes a key when the
-layers are merged. `python -m tools.configref` writes it to docs/relay.schema.json.
+layers are merged; the items of a list are complete values (a list replaces the one below it whole).
+`python -m tools.configref` writes it to docs/relay.schema.json.
 """
 
 from __future__ import annotations
@@ -73,14 +74,32 @@ def _partial(schema: Schema) -> None:
                 option["additionalProperties"] = _nullable(option["additionalProperties"])
 
 
+def _list_items(node: Any) -> set[str]:
+    """Names of the definitions `node` uses as list items: a list replaces the one below it whole, so its
+    items are complete values, not partial layers."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        ref = node.get("items", {}).get("$ref") if isinstance(node.get("items"), dict) else None
+        if isinstance(ref, str):
+            found.add(ref.removeprefix("#/$defs/"))
+        for value in node.values():
+            found |= _list_items(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _list_items(item)
+    return found
+
+
 def relay_json_schema() -> Schema:
     """The JSON Schema of cdktf.json with its `context.relay` block described in full."""
     settings = copy.deepcopy(RelayConfig.model_json_schema())
     definitions: dict[str, Schema] = settings.pop("$defs")
     _tidy(settings)
     _tidy(definitions)
-    for schema in (settings, *definitions.values()):
-        _partial(schema)
+    whole = _list_items([settings, definitions])
+    for name, schema in [("", settings), *definitions.items()]:
+        if name not in whole:
+            _partial(schema)
     settings["description"] = (
         "Settings of one layer (`defaults` or one environment): any part of the configuration, every field "
         "optional; objects merge key by key over the layer below, null removes a key, anything else replaces. "

@@ -16,21 +16,26 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from config import deploy_policy
 from config.naming import InvalidName, Names
 from config.paths import PROJECT_ROOT
 from config.schema import (
     DeliveryStrategy,
+    PolicyException,
+    PrincipalArn,
     RelayConfig,
     RelayContext,
     SourceProvider,
     TriggerMode,
+    arn_partition,
+    arn_region,
     connection_region,
 )
 from regions import catalog, delivery
@@ -401,23 +406,108 @@ def _check_trigger_strategies(
     return problems
 
 
-def _check_policy_file(policy_file: str | None, root: Path) -> list[Problem]:
-    if not policy_file:
-        return []
+def _raw(settings: Mapping[str, Any], loc: Loc) -> Any:
+    """The value at `loc` as the layers set it, None when it or an object around it is missing."""
+    raw: Any = settings
+    for name in loc:
+        raw = raw.get(name) if isinstance(raw, Mapping) else None
+    return raw
+
+
+def _exception_entries(raw: Any) -> list[PolicyException | None]:
+    """The `deploy.policy_exceptions` entries that name a statement and a rule, whether or not their reason is
+    long enough (a short reason is reported on its own; the entry still says which statement it means to
+    cover); None in place of the others, so that positions stay those of the configuration."""
+    entries: list[PolicyException | None] = []
+    for entry in raw if isinstance(raw, list) else []:
+        sid, rule = (entry.get("sid"), entry.get("rule")) if isinstance(entry, Mapping) else (None, None)
+        named = isinstance(sid, str) and sid and rule in deploy_policy.EXCEPTABLE_RULES
+        entries.append(
+            PolicyException.model_construct(sid=sid, rule=rule, reason=entry.get("reason")) if named else None
+        )
+    return entries
+
+
+def _check_policy_file(policy_file: str | None, raw_exceptions: Any, root: Path) -> list[Problem]:
+    """The deploy role's ceiling (config.deploy_policy) on the policy file, and the exceptions to it."""
     loc = ("deploy", "policy_file")
+    entries = _exception_entries(raw_exceptions)
+    if not policy_file:
+        return [
+            Problem(
+                (("deploy", "policy_exceptions", index),),
+                f"names Sid {entry.sid!r}, but deploy.policy_file is not set, so the exception covers nothing; "
+                "remove the entry",
+            )
+            for index, entry in enumerate(entries)
+            if entry is not None
+        ]
     try:
-        policy = json.loads((root / policy_file).read_text())
-    except FileNotFoundError:
-        return [Problem((loc,), f"{policy_file!r} does not exist (relative to {root})")]
-    except json.JSONDecodeError as error:
-        return [Problem((loc,), f"{policy_file!r} is not JSON ({error})")]
-    statements = policy.get("Statement") if isinstance(policy, dict) else None
-    if not isinstance(statements, list) or not statements:
-        return [Problem((loc,), f"{policy_file!r} must be an IAM policy with a Statement list")]
-    for statement in statements:
-        if statement.get("Effect") == "Allow" and "*" in _as_list(statement.get("Action")):
-            return [Problem((loc,), f"{policy_file!r} allows Action '*'; list the actions")]
+        policy = deploy_policy.read_policy(root, policy_file)
+    except deploy_policy.PolicyFileError as error:
+        return [Problem((loc,), str(error))]
+    return [
+        Problem((loc,), f"in {policy_file!r}, {finding.message}")
+        if finding.exception is None
+        else Problem((("deploy", "policy_exceptions", finding.exception),), finding.message)
+        for finding in deploy_policy.check(policy, entries)
+    ]
+
+
+def _check_state_key(valid: Callable[..., Any]) -> list[Problem]:
+    """state.kms_key_id is for the s3 backend, in the state bucket's region (and its partition)."""
+    key = valid("state", "kms_key_id")
+    if key is _UNSET or key is None:
+        return []
+    loc = ("state", "kms_key_id")
+    if valid("state", "backend") == "local":
+        return [
+            Problem(
+                (loc, ("state", "backend")),
+                "a state key is for the s3 backend only (local state files are not encrypted by KMS); "
+                "set state.backend to 's3' or remove state.kms_key_id",
+            )
+        ]
+    explicit = valid("state", "region")
+    region = explicit if explicit is not None else valid("home_region")
+    if region is _UNSET:
+        return []
+    where = "state.region" if explicit is not None else "the home region (state.region is not set)"
+    fields = (loc, ("state", "region") if explicit is not None else ("home_region",))
+    if arn_region(key) != region:
+        return [
+            Problem(
+                fields,
+                f"the key is in {arn_region(key)!r} but the state bucket is in {region!r} ({where}); "
+                f"S3 encrypts with a key of the bucket's own region: use a key in {region!r}",
+            )
+        ]
+    partition = catalog.partitions().get(region)
+    if partition and arn_partition(key) != partition:
+        return [Problem(fields, f"the key's partition is {arn_partition(key)!r} but {region!r} is in {partition!r}")]
     return []
+
+
+def _check_principals(settings: Mapping[str, Any], loc: Loc, home: str) -> list[Problem]:
+    """Each valid principal ARN of the list at `loc` is in the home region's partition (any account)."""
+    raw = _raw(settings, loc)
+    partition = catalog.partitions()[home]
+    adapter = TypeAdapter(PrincipalArn)
+    problems = []
+    for index, value in enumerate(raw if isinstance(raw, list) else []):
+        try:
+            arn = adapter.validate_python(value)
+        except ValidationError:
+            continue
+        if arn_partition(arn) != partition:
+            problems.append(
+                Problem(
+                    ((*loc, index),),
+                    f"{arn!r} is in partition {arn_partition(arn)!r} but the home region {home!r} is in "
+                    f"{partition!r}; allowed: arn:{partition}:iam::<account>:...",
+                )
+            )
+    return problems
 
 
 def _check_names(
@@ -430,10 +520,6 @@ def _check_names(
     except InvalidName as error:
         return [Problem((("app",), ("environment",), ("namespace",)), str(error))]
     return []
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 def _cross_field_problems(settings: Mapping[str, Any], root: Path) -> list[Problem]:
@@ -471,7 +557,11 @@ def _cross_field_problems(settings: Mapping[str, Any], root: Path) -> list[Probl
         problems += _check_region_keys("trigger", targets, trigger_regions)
     problems += _check_trigger_strategies(home, trigger_regions, decided, requests)
     if (policy_file := valid("deploy", "policy_file")) is not _UNSET:
-        problems += _check_policy_file(policy_file, root)
+        problems += _check_policy_file(policy_file, _raw(settings, ("deploy", "policy_exceptions")), root)
+    problems += _check_state_key(valid)
+    if home_known:
+        problems += _check_principals(settings, ("release", "publishers"), home)
+        problems += _check_principals(settings, ("keys", "administrators"), home)
     parts = (valid("app"), valid("environment"), valid("namespace"))
     if home_known and targets is not _UNSET and _UNSET not in parts:
         creates_connection = (

@@ -15,6 +15,7 @@ LIMITS: dict[str, tuple[int, str]] = {
     "bucket": (63, r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"),
     "connection": (32, r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
     "iam_role": (64, r"^[\w+=,.@-]+$"),
+    "iam_policy": (128, r"^[\w+=,.@-]+$"),
     "pipeline": (100, r"^[A-Za-z0-9.@_-]+$"),
     "codebuild_project": (150, r"^[A-Za-z0-9][A-Za-z0-9_-]+$"),
     "event_rule": (64, r"^[.\-_A-Za-z0-9]+$"),
@@ -64,6 +65,18 @@ class Names:
     def role(self, purpose: str, region: str) -> str:
         """IAM role `<app>-<env>-<purpose>-<region>` (IAM is global: the region keeps stacks apart)."""
         return self._check("iam_role", f"{self._base}-{purpose}-{region}")
+
+    def policy(self, purpose: str, region: str) -> str:
+        """IAM managed policy `<app>-<env>-<purpose>-<region>` (IAM is global: the region keeps stacks apart)."""
+        return self._check("iam_policy", f"{self._base}-{purpose}-{region}")
+
+    def resource_prefix(self) -> str:
+        """The prefix of every account-unique name of this app and environment: `<app>-<env>-`."""
+        return f"{self._base}-"
+
+    def bucket_prefix(self) -> str:
+        """The prefix of every bucket name of this app and environment."""
+        return f"{self.namespace}-{self._base}-" if self.namespace else f"{self._base}-"
 
     def pipeline(self, purpose: str, region: str) -> str:
         """CodePipeline `<app>-<env>-<purpose>-<region>`."""
@@ -133,8 +146,9 @@ class Names:
         names += [self.event_rule("source-push", home_region)]
         if "bespoke" in strategies.values():
             names += [self.replication_stack(), self.role("replication", home_region)]
+        names += [self.bucket(p, home_region) for p in ("logs", "trail")] + [self.trail(home_region)]
         for region, strategy in strategies.items():
-            names += [self.role("deploy", region)]
+            names += [self.role("deploy", region), self.policy("deploy-boundary", region)]
             if strategy == "remote":
                 names += [self.remote_deploy_project(region), self.remote_deploy_log_group(region)]
                 names += [self.role("remote-deploy", region)]
@@ -142,7 +156,7 @@ class Names:
             names += [self.target_stack(region), self.kms_alias(region), self.bucket("artifacts", region)]
             if strategy == "bespoke":
                 names += [self.pipeline("deploy", region), self.event_rule("release", region)]
-                names += [self.bucket(p, region) for p in ("release", "trail")]
+                names += [self.bucket(p, region) for p in ("release", "trail", "logs")]
                 names += [self.role(p, region) for p in ("pipeline", "trigger")]
                 names += [self.trail(region)]
         return names

@@ -13,7 +13,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from config.naming import Names
 
@@ -27,11 +37,80 @@ CODECOMMIT_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 # Git refuses these in branch names (git check-ref-format), so a pipeline filtering on them never fires.
 BAD_BRANCH = re.compile(r"(^[-/.])|(\.\.)|([\s~^:?*\[\\])|(@\{)|([/.]$)|(\.lock$)|(//)")
 OBJECT_KEY = re.compile(r"^[A-Za-z0-9!_.*'()/-]+$")
+# IAM names: letters, digits and +=,.@_- ; a path is /-separated segments of the same characters.
+_IAM_NAME = r"[A-Za-z0-9+=,.@_-]"
+PRINCIPAL_ARN = re.compile(rf"^arn:aws(-[a-z]+)*:iam::\d{{12}}:(root|role/({_IAM_NAME}+/)*{_IAM_NAME}{{1,64}})$")
+MANAGED_POLICY_ARN = re.compile(rf"^arn:aws(-[a-z]+)*:iam::(\d{{12}}|aws):policy/({_IAM_NAME}+/)*{_IAM_NAME}{{1,128}}$")
+KMS_KEY_ARN = re.compile(
+    r"^arn:aws(-[a-z]+)*:kms:[a-z0-9-]+:\d{12}:(key/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"|mrk-[0-9a-f]{32})|alias/[A-Za-z0-9/_-]{1,256})$"
+)
+ExceptableRule = Literal["service-wildcard", "resource-wildcard", "passrole-unconditioned"]
+"""The rules of the deploy role's ceiling (config.deploy_policy) an exception may cover."""
+MIN_EXCEPTION_REASON = 20
+"""The shortest reason a deploy policy exception may give."""
 
 
 def connection_region(connection_arn: str | None) -> str | None:
     """The region of a well-formed connection ARN (CodePipeline needs the connection in its own region)."""
     return connection_arn.split(":")[3] if connection_arn and CONNECTION_ARN.match(connection_arn) else None
+
+
+def arn_partition(arn: str) -> str:
+    """The partition of an ARN (its second field), e.g. `aws` or `aws-cn`."""
+    return arn.split(":")[1]
+
+
+def arn_region(arn: str) -> str:
+    """The region of an ARN (its fourth field; empty for global services such as IAM)."""
+    return arn.split(":")[3]
+
+
+def _principal_arn(value: str) -> str:
+    if not PRINCIPAL_ARN.match(value):
+        raise ValueError(
+            f"{value!r} is not an IAM principal ARN; allowed: a role, "
+            "arn:aws:iam::<12-digit account>:role/<path/name>, or an account's root, "
+            "arn:aws:iam::<12-digit account>:root (another partition's name in place of aws)"
+        )
+    return value
+
+
+PrincipalArn = Annotated[
+    str, AfterValidator(_principal_arn), WithJsonSchema({"type": "string", "pattern": PRINCIPAL_ARN.pattern})
+]
+"""An IAM role ARN or an account's root ARN (any account, any partition; the loader checks the partition)."""
+
+
+def _managed_policy_arn(value: str) -> str:
+    if not MANAGED_POLICY_ARN.match(value):
+        raise ValueError(
+            f"{value!r} is not a managed policy ARN; allowed: arn:aws:iam::<12-digit account>:policy/<path/name> "
+            "(or arn:aws:iam::aws:policy/<name> for an AWS managed policy)"
+        )
+    return value
+
+
+ManagedPolicyArn = Annotated[
+    str, AfterValidator(_managed_policy_arn), WithJsonSchema({"type": "string", "pattern": MANAGED_POLICY_ARN.pattern})
+]
+"""The ARN of a managed IAM policy (customer or AWS managed)."""
+
+
+def _kms_key_arn(value: str) -> str:
+    if not KMS_KEY_ARN.match(value):
+        raise ValueError(
+            f"{value!r} is not a KMS key or alias ARN; allowed: "
+            "arn:aws:kms:<region>:<12-digit account>:key/<key id> or "
+            "arn:aws:kms:<region>:<12-digit account>:alias/<name>"
+        )
+    return value
+
+
+KmsKeyArn = Annotated[
+    str, AfterValidator(_kms_key_arn), WithJsonSchema({"type": "string", "pattern": KMS_KEY_ARN.pattern})
+]
+"""The ARN of a KMS key (`key/<id>`, multi-Region `key/mrk-<id>`) or of an alias (`alias/<name>`)."""
 
 
 class _Strict(BaseModel):
@@ -125,6 +204,11 @@ class ReleaseConfig(_Strict):
 
     object_key: Annotated[str, StringConstraints(min_length=1, max_length=1024)] = "release/source.zip"
     """Fixed key of the release zip in every release bucket. Default `release/source.zip`."""
+    publishers: list[PrincipalArn] = []
+    """IAM principals (role ARNs, or an account's root `arn:aws:iam::<account>:root`) allowed to write the
+    release object by hand (`relay release`, or straight into a target region's release bucket) besides the
+    pipeline's own writers (the build role at home, the replication role in the targets). Every other
+    principal is denied by the release buckets' policies. Default none. In the home region's partition."""
 
     @field_validator("object_key")
     @classmethod
@@ -160,6 +244,27 @@ class DeliveryConfig(_Strict):
     """Per-target-region override of `strategy`, e.g. `{"eu-south-2": "bespoke"}`. Default none."""
 
 
+class PolicyException(_Strict):
+    """One statement of the deploy policy allowed past one rule of the deploy role's ceiling, with a reason."""
+
+    sid: Annotated[str, StringConstraints(min_length=1)]
+    """The `Sid` of the statement in `deploy.policy_file`. Required."""
+    rule: ExceptableRule
+    """The ceiling rule the statement may break. Required."""
+    reason: Annotated[str, WithJsonSchema({"type": "string", "minLength": MIN_EXCEPTION_REASON})]
+    """Why the statement needs it (at least 20 characters), for reviewers. Required."""
+
+    @field_validator("reason")
+    @classmethod
+    def _written_reason(cls, value: str) -> str:
+        if len(value.strip()) < MIN_EXCEPTION_REASON:
+            raise ValueError(
+                f"a reason of at least {MIN_EXCEPTION_REASON} characters is required (got {len(value.strip())}); "
+                "say why the statement needs to break the rule"
+            )
+        return value
+
+
 class DeployConfig(_Strict):
     """The CloudFormation deployment each target pipeline runs."""
 
@@ -169,7 +274,15 @@ class DeployConfig(_Strict):
     """Path of the template inside the release zip. Default `template.yaml`."""
     policy_file: str | None = None
     """JSON IAM policy document (path relative to the project) granting the CloudFormation role what the
-    template creates. Default none: the role can deploy a template only of resources needing no permission."""
+    template creates; `${AWS::Region}`, `${AWS::AccountId}` and `${AWS::Partition}` are filled per region.
+    It must stay under the deploy role's ceiling (see "Deploy role ceiling"). Default none: the role can
+    deploy a template only of resources needing no permission."""
+    policy_exceptions: list[PolicyException] = []
+    """Statements of `policy_file` allowed past one ceiling rule each (`sid`, `rule`, `reason`). Default none;
+    an entry that covers nothing is an error."""
+    permissions_boundary_arn: ManagedPolicyArn | None = None
+    """ARN of your own managed policy to use as the deploy role's permissions boundary. Default none: relay's
+    default boundary, which the stacks create."""
     capabilities: list[Literal["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]] = []
     """CloudFormation capabilities the template needs. Default none."""
     parameter_overrides: dict[str, str] = {}
@@ -225,12 +338,33 @@ class StateConfig(_Strict):
     """Region of the state bucket. Default: the home region."""
     key_prefix: str = "relay"
     """Prefix of the state objects: `<prefix>/<environment>/<stack>.tfstate`. Default `relay`."""
+    kms_key_id: KmsKeyArn | None = None
+    """ARN of the KMS key (or alias) that encrypts the state objects, in the state bucket's region; `s3`
+    backend only. Default none: the bucket's default encryption."""
 
     @model_validator(mode="after")
     def _s3_needs_bucket(self) -> StateConfig:
         if self.backend == "s3" and not self.bucket:
             raise ValueError("bucket is required when backend is 's3'")
         return self
+
+
+class AuditConfig(_Strict):
+    """The record of every write to the release objects."""
+
+    release_writes: Literal["access_logs", "cloudtrail", "off"] | None = None
+    """`access_logs` (S3 server access logs of each release bucket, into a log bucket per region),
+    `cloudtrail` (a trail of the release keys' S3 data events, billed per event) or `off`. Default:
+    `access_logs`, or `off` in the emulator environment."""
+
+
+class KeysConfig(_Strict):
+    """The KMS keys the stacks create."""
+
+    administrators: list[PrincipalArn] = []
+    """IAM principals (role ARNs, or an account's root) that administer the keys (policy, rotation,
+    deletion) without being able to use them; the roles of the pipelines only use them. Default none.
+    In the home region's partition."""
 
 
 class EmulatorConfig(_Strict):
@@ -274,6 +408,8 @@ class RelayConfig(_Strict):
     replication: ReplicationConfig = ReplicationConfig()
     buckets: BucketConfig = BucketConfig()
     state: StateConfig = StateConfig()
+    audit: AuditConfig = AuditConfig()
+    keys: KeysConfig = KeysConfig()
     emulator: EmulatorConfig = EmulatorConfig()
     tags: Annotated[dict[TagKey, TagValue], Field(max_length=40)] = {}
     """Tags on every resource, added to `app` and `environment` tags. Default none (at most 40)."""
@@ -312,6 +448,14 @@ class RelayConfig(_Strict):
             if key in ("app", "environment"):
                 raise ValueError(f"tag key {key!r} is set by the app itself; choose another key")
         return value
+
+    @property
+    def audit_mode(self) -> Literal["access_logs", "cloudtrail", "off"]:
+        """How writes to the release objects are recorded: `audit.release_writes`, else `off` in the emulator
+        environment and `access_logs` outside it."""
+        if self.audit.release_writes is not None:
+            return self.audit.release_writes
+        return "off" if self.emulator.enabled else "access_logs"
 
     @property
     def names(self) -> Names:

@@ -109,6 +109,65 @@ the plan report carries the same table:
 RELAY_OVERRIDES='{"delivery": {"regions": {"eu-central-1": "bespoke"}}}' relay delivery --env local
 ```
 
+## Deploy role ceiling
+
+`deploy.policy_file` is the IAM policy of the role CloudFormation deploys with in every target region. It
+may use three placeholders, filled per region, so each region's role reaches only its own region's
+resources: `${AWS::Region}`, `${AWS::AccountId}` and `${AWS::Partition}`, e.g.
+`arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/relay-sample-app/*`. The role also
+gets a permissions boundary: relay's default, or your own managed policy (`deploy.permissions_boundary_arn`).
+
+The loader holds every Allow statement of the file under a ceiling, and names the statement (its `Sid`, or
+`Statement[<index>]`), the action or resource at fault, the rule and the fix. A write action is any action
+whose name does not start with a read verb (Get, List, Describe, Head, BatchGet, Search, Lookup, Scan,
+Query, View, Check, Select); case does not matter, as for IAM. The rules:
+
+- `service-wildcard`: no wildcard action that can match a write action: `*`, `iam:*`, `ssm:*Parameter`
+  (a wildcard over read actions, such as `ssm:Get*`, is fine);
+- `resource-wildcard`: no write action on every resource: `"Resource": "*"`, or an ARN whose service and
+  resource are only wildcards (`arn:${AWS::Partition}:*:*:*:*`);
+- `passrole-unconditioned`: no `iam:PassRole` (or a wildcard matching it) without an `iam:PassedToService`
+  condition naming the services (any operator but a negated one or `Null`);
+- `unknown-placeholder`: no `${...}` but the three above (Terraform would read it as an interpolation);
+- `not-action`, `not-resource`: no `NotAction` or `NotResource` in an Allow;
+- `statement-shape`: `Effect` is `Allow` or `Deny`, exactly one of `Action`/`NotAction` and of
+  `Resource`/`NotResource`, actions written `service:Action`, no `Principal`, every `Sid` unique.
+
+A statement that must break one of the first three rules needs an entry in `deploy.policy_exceptions` with
+its `Sid`, the rule and a reason of at least 20 characters; the other rules have no exceptions. An entry
+naming a `Sid` the file does not have, or covering nothing, is an error itself, so exceptions cannot
+outlive the statement they were written for:
+
+```json
+"deploy": {"policy_exceptions": [
+  {"sid": "PublishMetrics", "rule": "resource-wildcard",
+   "reason": "cloudwatch:PutMetricData supports no resource-level permissions"}
+]}
+```
+
+## Release integrity and audit
+
+Only the pipeline writes a release: the release buckets' policies deny writing (and deleting versions of)
+the release object to every principal but the build role (home region) and the replication role (target
+regions). `release.publishers` lists the IAM principals (role ARNs, or an account's root) that may write
+it by hand as well, with `relay release` or straight into a target region's bucket; the `local`
+environment names the emulator's test account. Principals are in the home region's partition, in any
+account.
+
+`audit.release_writes` records every write to the release objects: `access_logs` (S3 server access logs
+of each release bucket into a log bucket in the same region), `cloudtrail` (a trail of the release keys'
+S3 data events, billed per event) or `off`. Unset, it is `access_logs`, and `off` in the emulator
+environment (which accepts either mode when asked for one).
+
+## Keys and state
+
+`keys.administrators` lists the IAM principals (role ARNs, or an account's root) that administer the KMS
+keys the stacks create (key policy, rotation, deletion) without using them; the pipeline roles use the
+keys without administering them.
+
+`state.kms_key_id` encrypts the Terraform state with your KMS key (a key or alias ARN in the state
+bucket's region: `state.region`, else the home region). It is for the `s3` backend only.
+
 ## JSON schema
 
 [relay.schema.json](relay.schema.json) is the JSON Schema of `cdktf.json` with its `context.relay`
@@ -134,7 +193,7 @@ def _type_name(annotation: typing.Any) -> str:
     if origin is typing.Literal:
         return " \\| ".join(f"`{a}`" for a in typing.get_args(annotation))
     if origin is list:
-        return f"list of {_type_name(args[0])}"
+        return f"list of {_type_name(args[0])}" + ("s" if _list_item_model(annotation) else "")
     if origin is dict:
         return f"map of {_type_name(args[0])} to {_type_name(args[1])}"
     if isinstance(annotation, type) and issubclass(annotation, Enum):
@@ -142,6 +201,14 @@ def _type_name(annotation: typing.Any) -> str:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "object"
     return getattr(annotation, "__name__", str(annotation))
+
+
+def _list_item_model(annotation: typing.Any) -> type[BaseModel] | None:
+    """The model of a list's items (each documented in a section of its own), if they are objects."""
+    if typing.get_origin(annotation) is not list:
+        return None
+    (item,) = typing.get_args(annotation)
+    return item if isinstance(item, type) and issubclass(item, BaseModel) else None
 
 
 def _default(field) -> str:
@@ -171,6 +238,8 @@ def _section(model: type[BaseModel], prefix: str, out: list[str]) -> None:
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             nested.append((annotation, path))
             description = description or (annotation.__doc__ or "").strip().splitlines()[0]
+        elif item := _list_item_model(annotation):
+            nested.append((item, f"{path}[]"))
         out.append(f"| `{path}` | {_type_name(annotation)} | {_default(field)} | {description} |")
     for sub, path in nested:
         _section(sub, path, out)

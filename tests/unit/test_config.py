@@ -31,6 +31,9 @@ VALID = {
 }
 
 
+STATE_KEY = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
 def settings(**changes):
     return merge_patch(copy.deepcopy(VALID), changes)
 
@@ -43,6 +46,45 @@ def test_valid_settings_give_a_typed_config_with_documented_defaults():
     assert config.replication.delete_marker_replication is False
     assert config.buckets.noncurrent_version_expiration_days == 90
     assert config.emulator.enabled is False
+    assert config.release.publishers == [] and config.keys.administrators == []
+    assert config.deploy.policy_exceptions == [] and config.deploy.permissions_boundary_arn is None
+    assert config.audit.release_writes is None and config.audit_mode == "access_logs"
+    assert config.state.kms_key_id is None
+
+
+def test_the_release_guard_audit_keys_and_state_settings_are_typed():
+    config = validate(
+        settings(
+            release={"publishers": ["arn:aws:iam::000000000000:root", "arn:aws:iam::111122223333:role/ops/releaser"]},
+            keys={"administrators": ["arn:aws:iam::444455556666:role/key-admin"]},
+            deploy={"permissions_boundary_arn": "arn:aws:iam::111122223333:policy/boundaries/deploy"},
+            state={
+                "backend": "s3",
+                "bucket": "state",
+                "kms_key_id": "arn:aws:kms:eu-west-1:111122223333:alias/relay-state",
+            },
+        )
+    )
+    assert config.release.publishers[1] == "arn:aws:iam::111122223333:role/ops/releaser"
+    assert config.keys.administrators == ["arn:aws:iam::444455556666:role/key-admin"]
+    assert config.deploy.permissions_boundary_arn.endswith(":policy/boundaries/deploy")
+    assert config.state.kms_key_id == "arn:aws:kms:eu-west-1:111122223333:alias/relay-state"
+
+
+@pytest.mark.parametrize(
+    ("emulator", "release_writes", "mode"),
+    [
+        (False, None, "access_logs"),
+        (True, None, "off"),
+        (True, "access_logs", "access_logs"),
+        (True, "cloudtrail", "cloudtrail"),
+        (False, "cloudtrail", "cloudtrail"),
+        (False, "off", "off"),
+    ],
+)
+def test_release_writes_are_audited_by_default_outside_the_emulator(emulator, release_writes, mode):
+    config = validate(settings(emulator={"enabled": emulator}, audit={"release_writes": release_writes}))
+    assert config.audit_mode == mode
 
 
 BAD = [
@@ -147,6 +189,69 @@ BAD = [
     pytest.param({"tags": {"aws:owner": "x"}}, ["tags", "reserved 'aws:' prefix"], id="reserved-tag"),
     pytest.param({"state": {"backend": "s3"}}, ["state", "bucket is required"], id="s3-state-without-bucket"),
     pytest.param({"emulator": {"endpoint": "localhost"}}, ["emulator.endpoint", "pattern"], id="bad-endpoint"),
+    pytest.param(
+        {"release": {"publishers": ["arn:aws:iam::111122223333:user/alice"]}},
+        ["release.publishers[0]: 'arn:aws:iam::111122223333:user/alice' is not an IAM principal ARN; allowed: a role"],
+        id="publisher-not-a-role-or-root",
+    ),
+    pytest.param(
+        {"release": {"publishers": ["arn:aws-cn:iam::111122223333:root"]}},
+        ["release.publishers[0]: 'arn:aws-cn:iam::111122223333:root' is in partition 'aws-cn' but the home region"],
+        id="publisher-in-another-partition",
+    ),
+    pytest.param(
+        {"keys": {"administrators": ["arn:aws:iam::111122223333:role/admin", "111122223333"]}},
+        ["keys.administrators[1]: '111122223333' is not an IAM principal ARN"],
+        id="key-administrator-not-an-arn",
+    ),
+    pytest.param(
+        {"deploy": {"permissions_boundary_arn": "arn:aws:iam::111122223333:role/boundary"}},
+        ["deploy.permissions_boundary_arn: 'arn:aws:iam::111122223333:role/boundary' is not a managed policy ARN"],
+        id="boundary-not-a-policy",
+    ),
+    pytest.param(
+        {"deploy": {"policy_exceptions": [{"sid": "A", "rule": "anything-goes", "reason": "x" * 20}]}},
+        ["deploy.policy_exceptions[0].rule", "'service-wildcard', 'resource-wildcard' or 'passrole-unconditioned'"],
+        id="exception-for-an-unknown-rule",
+    ),
+    pytest.param(
+        {"deploy": {"policy_exceptions": [{"sid": "A", "rule": "service-wildcard", "reason": "because"}]}},
+        ["deploy.policy_exceptions[0].reason: a reason of at least 20 characters is required (got 7)"],
+        id="exception-without-a-real-reason",
+    ),
+    pytest.param(
+        {"deploy": {"policy_exceptions": [{"sid": "A", "rule": "service-wildcard", "reason": "x" * 20}]}},
+        ["deploy.policy_exceptions[0]: names Sid 'A', but deploy.policy_file is not set"],
+        id="exception-without-a-policy-file",
+    ),
+    pytest.param(
+        {"audit": {"release_writes": "s3"}},
+        ["audit.release_writes", "'access_logs', 'cloudtrail' or 'off'"],
+        id="unknown-audit-mode",
+    ),
+    pytest.param(
+        {"state": {"kms_key_id": STATE_KEY}},
+        ["state.kms_key_id/state.backend: a state key is for the s3 backend only"],
+        id="state-key-with-local-backend",
+    ),
+    pytest.param(
+        {"state": {"backend": "s3", "bucket": "state", "kms_key_id": "alias/state"}},
+        ["state.kms_key_id: 'alias/state' is not a KMS key or alias ARN; allowed: arn:aws:kms:<region>"],
+        id="state-key-not-an-arn",
+    ),
+    pytest.param(
+        {"state": {"backend": "s3", "bucket": "state", "kms_key_id": STATE_KEY.replace("eu-west-1", "us-east-1")}},
+        [
+            "state.kms_key_id/home_region: the key is in 'us-east-1' but the state bucket is in 'eu-west-1' "
+            "(the home region (state.region is not set))"
+        ],
+        id="state-key-in-another-region-than-home",
+    ),
+    pytest.param(
+        {"state": {"backend": "s3", "bucket": "state", "region": "eu-central-1", "kms_key_id": STATE_KEY}},
+        ["state.kms_key_id/state.region: the key is in 'eu-west-1' but the state bucket is in 'eu-central-1'"],
+        id="state-key-in-another-region-than-the-bucket",
+    ),
     pytest.param({"colour": "blue"}, ["colour", "unknown field", "allowed:", "target_regions"], id="unknown-field"),
     pytest.param({"source": {"brnch": "main"}}, ["source.brnch", "unknown field", "branch"], id="unknown-nested-field"),
 ]
@@ -482,3 +587,102 @@ def test_a_valid_environment_from_another_file_loads_with_the_environment_name_f
     relay = merge_patch(shipped_relay(), {"environments": {"staging": {"namespace": "acme"}}})
     config = load_config(write_cdktf_json(tmp_path, relay), environ={"RELAY_ENV": "staging"})
     assert (config.environment, config.namespace, config.emulator.enabled) == ("staging", "acme", False)
+
+
+WIDE_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Sid": "Wide", "Effect": "Allow", "Action": ["iam:*"], "Resource": "*"},
+        {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": "arn:${AWS::Partition}:ssm:*:*:parameter/x"},
+    ],
+}
+
+
+def test_the_deploy_ceiling_and_the_new_rules_report_every_problem_at_once_with_its_layer(tmp_path):
+    relay = merge_patch(
+        shipped_relay(),
+        {
+            "defaults": {"deploy": {"policy_file": "app/wide.json"}},
+            "environments": {
+                "local": {
+                    "deploy": {
+                        "policy_exceptions": [
+                            {"sid": "Wide", "rule": "service-wildcard", "reason": "the template manages many roles"},
+                            {"sid": "Gone", "rule": "resource-wildcard", "reason": "left over from an older file"},
+                        ]
+                    }
+                }
+            },
+        },
+    )
+    path = write_cdktf_json(tmp_path, relay)
+    (tmp_path / "app" / "wide.json").write_text(json.dumps(WIDE_POLICY))
+    overrides = {"release": {"publishers": ["arn:aws-cn:iam::111122223333:root"]}, "state": {"kms_key_id": STATE_KEY}}
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={"RELAY_ENV": "local", "RELAY_OVERRIDES": json.dumps(overrides)})
+    lines = str(raised.value).splitlines()
+    expected = [
+        "deploy.policy_file (from defaults): in 'app/wide.json', statement 'Wide' allows the write actions 'iam:*' "
+        "on '*', every resource (rule resource-wildcard)",
+        "deploy.policy_file (from defaults): in 'app/wide.json', statement 'Wide' allows 'iam:*', which passes roles "
+        "to services, without an iam:PassedToService condition (rule passrole-unconditioned)",
+        "deploy.policy_exceptions[1] (from environments.local): names Sid 'Gone', which no statement of the policy "
+        "file has; Sids in the file: 'Wide'",
+        "state.kms_key_id/state.backend (from RELAY_OVERRIDES): a state key is for the s3 backend only",
+        "release.publishers[0] (from RELAY_OVERRIDES): 'arn:aws-cn:iam::111122223333:root' is in partition 'aws-cn' "
+        "but the home region 'eu-west-1' is in 'aws'",
+    ]
+    assert len(lines) == len(expected), lines
+    for line, fragment in zip(lines, expected, strict=True):
+        assert line.startswith(fragment), (line, fragment)
+
+
+def test_an_exception_with_too_short_a_reason_is_reported_once_and_not_as_an_uncovered_statement_too(tmp_path):
+    (tmp_path / "wide.json").write_text(json.dumps(WIDE_POLICY))
+    exceptions = [
+        {"sid": "Wide", "rule": rule, "reason": "needed"}
+        for rule in ("service-wildcard", "resource-wildcard", "passrole-unconditioned")
+    ]
+    with pytest.raises(ConfigError) as raised:
+        validate(settings(deploy={"policy_file": "wide.json", "policy_exceptions": exceptions}), tmp_path)
+    assert str(raised.value).splitlines() == [
+        f"deploy.policy_exceptions[{index}].reason: a reason of at least 20 characters is required (got 6); say why "
+        "the statement needs to break the rule"
+        for index in range(3)
+    ]
+
+
+def test_exceptions_with_reasons_let_a_statement_past_the_ceiling(tmp_path):
+    (tmp_path / "wide.json").write_text(json.dumps(WIDE_POLICY))
+    exceptions = [
+        {"sid": "Wide", "rule": rule, "reason": "a bootstrap stack that creates the account's roles"}
+        for rule in ("service-wildcard", "resource-wildcard", "passrole-unconditioned")
+    ]
+    config = validate(settings(deploy={"policy_file": "wide.json", "policy_exceptions": exceptions}), tmp_path)
+    assert [entry.rule for entry in config.deploy.policy_exceptions] == [e["rule"] for e in exceptions]
+
+
+def test_the_shipped_deploy_policy_passes_the_ceiling_and_keeps_its_placeholders():
+    policy = json.loads((PROJECT_ROOT / "app" / "sample" / "deploy-policy.json").read_text())
+    assert policy["Statement"][0]["Resource"].startswith("arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:")
+    validate(settings(deploy={"policy_file": "app/sample/deploy-policy.json"}))
+
+
+def test_exception_problems_name_the_entry_by_its_place_in_the_configuration(tmp_path):
+    (tmp_path / "wide.json").write_text(json.dumps(WIDE_POLICY))
+    reason = "the template manages many roles"
+    exceptions = [
+        {"sid": "Wide", "rule": "everything", "reason": reason},
+        {"sid": "Wide", "rule": "service-wildcard"},
+        {"sid": "Wide", "rule": "service-wildcard", "reason": reason},
+    ]
+    with pytest.raises(ConfigError) as raised:
+        validate(settings(deploy={"policy_file": "wide.json", "policy_exceptions": exceptions}), tmp_path)
+    lines = str(raised.value).splitlines()
+    assert lines[0].startswith("deploy.policy_exceptions[0].rule: Input should be 'service-wildcard'")
+    assert lines[1] == "deploy.policy_exceptions[1].reason: is required"
+    assert lines[-1] == (
+        "deploy.policy_exceptions[2]: repeats the exception for Sid 'Wide' and rule 'service-wildcard' of "
+        "deploy.policy_exceptions[1]; remove one"
+    )
+    assert len(lines) == 5, lines  # and the two uncovered rules of 'Wide': resource-wildcard, passrole

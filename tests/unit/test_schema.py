@@ -171,6 +171,43 @@ BLOCKS = [
     pytest.param(("environments", "local", "namespace"), None, None, id="null-removes-a-key"),
     pytest.param(("environments", "local", "trigger", "regions", "ap-southeast-4"), None, None, id="null-map-entry"),
     pytest.param(("environments", "local", "source"), {"branch": "release"}, None, id="partial-object"),
+    pytest.param(
+        ("environments", "local", "release", "publishers"),
+        ["arn:aws:iam::000000000000:root", "arn:aws:iam::12:root"],
+        "environments.local.release.publishers[1]: 'arn:aws:iam::12:root' does not match",
+        id="bad-principal",
+    ),
+    pytest.param(
+        ("defaults", "deploy", "policy_exceptions"),
+        [{"sid": "ManageTheSampleParameter", "rule": "service-wildcard"}],
+        "defaults.deploy.policy_exceptions[0]: 'reason' is required",
+        id="list-items-are-whole-values",
+    ),
+    pytest.param(
+        ("defaults", "deploy", "policy_exceptions"),
+        [{"sid": "ManageTheSampleParameter", "rule": "service-wildcard", "reason": "too short"}],
+        "defaults.deploy.policy_exceptions[0].reason: length 9 out of bounds",
+        id="short-reason",
+    ),
+    pytest.param(
+        ("environments", "local", "state", "kms_key_id"),
+        "alias/relay-state",
+        "environments.local.state.kms_key_id: matches no option",
+        id="bad-state-key",
+    ),
+    pytest.param(
+        ("environments", "local", "deploy", "permissions_boundary_arn"),
+        "arn:aws:iam::111122223333:policy/relay-boundary",
+        None,
+        id="boundary",
+    ),
+    pytest.param(("environments", "local", "audit"), {"release_writes": "access_logs"}, None, id="audit-in-emulator"),
+    pytest.param(
+        ("environments", "local", "keys", "administrators"),
+        ["arn:aws:iam::111122223333:role/key-admin"],
+        None,
+        id="key-administrators",
+    ),
 ]
 
 
