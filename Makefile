@@ -4,9 +4,9 @@ PYTHON ?= python3
 TOX_VENV := .relay/tox
 TOX := $(TOX_VENV)/bin/tox
 # The checks run side by side: integration waits on Terraform and the emulator most of the time.
-CHECKS := lint,unit,validate,plugin,integration
+CHECKS := lint,unit,validate,policy,plugin,integration
 
-.PHONY: preflight demo test synth lint unit validate plugin integration bench emulator-start emulator-stop clean
+.PHONY: preflight demo test synth lint unit validate policy plugin integration bench emulator-start emulator-stop clean
 
 $(TOX):
 	@echo "relay: bootstrapping tox and tox-uv into $(TOX_VENV)"
@@ -24,7 +24,7 @@ demo: preflight $(TOX)
 test: preflight $(TOX)
 	$(TOX) run-parallel --parallel all --parallel-no-spinner -e $(CHECKS)
 
-synth lint unit validate plugin integration bench: $(TOX)
+synth lint unit validate policy plugin integration bench: $(TOX)
 	$(TOX) -e $@
 
 emulator-start: $(TOX)

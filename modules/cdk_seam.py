@@ -7,10 +7,10 @@ here, never directly. cdktf was archived upstream on 2025-12-10; its maintained 
 
 import cdktf as cdk
 import cdktf_cdktf_provider_aws as aws
-from constructs import Construct
+from constructs import Construct, IValidation
 
 PROVIDER_VERSION = "5.100.0"
 """hashicorp/aws version bound by cdktf-cdktf-provider-aws 20.1.0, synthesized as an exact pin in
 every stack. Tests and documentation checks take the version from here."""
 
-__all__ = ["PROVIDER_VERSION", "Construct", "aws", "cdk"]
+__all__ = ["PROVIDER_VERSION", "Construct", "IValidation", "aws", "cdk"]

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from config import load_config
+from modules import policy_checks
 from tools import delivery
 from tools.plan_report import (
     COMMENT_LIMIT,
@@ -231,16 +232,28 @@ def test_limit_below_the_summary_is_an_error():
         comment("replace_bucket", max_chars=500)
 
 
+SUPPRESSION = policy_checks.Suppression(
+    "aws_iam_role.replication_role_this_BEE13F19",
+    "replication/role/this",
+    "trust-condition",
+    "S3 sends no aws:SourceArn | a reason with a pipe",
+)
+
+
 def replay(scenario: str, monkeypatch) -> cli.PlanRun:
-    """Make the command plan nothing and find a scenario's recorded plans instead; return them."""
+    """Make the command plan nothing and find a scenario's recorded plans instead; return them, with the
+    suppressions the command reads from the synthesized stacks: one in the last stack."""
     recorded = cli.PlanRun(stacks=list(stacks(scenario)), errors=errors(scenario))
     monkeypatch.setenv("RELAY_ENV", "local")
     monkeypatch.delenv("RELAY_OVERRIDES", raising=False)
     monkeypatch.setattr(cli, "synthesize", lambda: None)
     monkeypatch.setattr(cli.terraform, "environment", dict)
     monkeypatch.setattr(cli.terraform, "stack_dirs", lambda names: names)
+    suppressions = {name: () for name in [*(s.name for s in recorded.stacks), *recorded.errors]}
+    suppressions[next(reversed(suppressions))] = (SUPPRESSION,)
+    monkeypatch.setattr(cli, "suppressions_of", lambda dirs: suppressions)
     monkeypatch.setattr(cli, "plan_stacks", lambda stacks, out_dir, env, jobs: recorded)
-    return recorded
+    return cli.PlanRun(recorded.stacks, recorded.errors, suppressions)
 
 
 @pytest.mark.parametrize(
@@ -257,9 +270,11 @@ def test_command_writes_both_reports_and_exits_like_detailed_exitcode(scenario, 
         errors=recorded.errors,
         title="Terraform plan: `relay-local` (emulator)",
         delivery=delivery.rows(config),
+        suppressions=recorded.suppressions,
     )
     assert (tmp_path / "comment.md").read_text().startswith(MARKER)
     assert "### Delivery" in (tmp_path / "comment.md").read_text()
+    assert "### Policy check suppressions (1)" in (tmp_path / "comment.md").read_text()
 
 
 MIXED = {"target_regions": ["eu-south-2", "eu-central-1", "ca-west-1"], "trigger": {"regions": None}}
@@ -323,6 +338,60 @@ def test_delivery_section_shows_every_region_of_the_environment():
 
 def test_without_rows_the_report_has_no_delivery_section():
     assert "### Delivery" not in render.report(list(stacks("no_changes")), title=TITLE)
+
+
+def test_suppressions_section_lists_each_stacks_suppressions_with_their_reasons():
+    scoped = policy_checks.Suppression("aws_iam_role_policy.p", "", "wildcard-resource-write", "x" * 20, ("A", "B"))
+    report = render.report(
+        list(stacks("no_changes")),
+        title=TITLE,
+        suppressions={"relay-local-home": (), "relay-local-replication": (SUPPRESSION, scoped)},
+    )
+    assert_well_formed(report)
+    lines = section(report, "Policy check suppressions (2)").strip().splitlines()
+    assert lines[1:] == [
+        "",
+        "| stack | resource | rule | reason |",
+        "|---|---|---|---|",
+        "| `relay-local-replication` | `aws_iam_role.replication_role_this_BEE13F19` (`replication/role/this`) | "
+        "`trust-condition` | S3 sends no aws:SourceArn \\| a reason with a pipe |",
+        "| `relay-local-replication` | `aws_iam_role_policy.p` | `wildcard-resource-write` (statements A, B) | "
+        + "x" * 20
+        + " |",
+    ]
+    # Like the summary, the suppressions are never cut from the comment.
+    cut = render.comment(list(stacks("oversize")), title=TITLE, max_chars=6_000, suppressions={"s": (SUPPRESSION,)})
+    assert "S3 sends no aws:SourceArn" in cut and len(cut) <= 6_000
+
+
+def test_suppressions_section_says_when_nothing_is_suppressed_and_is_absent_without_suppressions():
+    report = render.report(list(stacks("no_changes")), title=TITLE, suppressions={"relay-local-home": ()})
+    assert section(report, "Policy check suppressions (0)").strip() == (
+        "No resource of any stack is exempt from a rule of `modules/policy_checks.py`."
+    )
+    assert "Policy check suppressions" not in render.report(list(stacks("no_changes")), title=TITLE)
+
+
+def test_command_reads_the_suppressions_from_each_synthesized_stack(tmp_path):
+    reason = "the trust needs no condition in this test"
+    role = {"//": {"metadata": {"path": "relay-local-replication/role/this"}, "relay_suppressions": []}}
+    role["//"]["relay_suppressions"].append({"rule": "trust-condition", "reason": reason})
+    documents = {
+        "relay-local-home": {"resource": {}},
+        "relay-local-replication": {"resource": {"aws_iam_role": {"r": role}}},
+    }
+    for name, document in documents.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "cdk.tf.json").write_text(json.dumps(document))
+    assert cli.suppressions_of([tmp_path / name for name in documents]) == {
+        "relay-local-home": (),
+        "relay-local-replication": (
+            policy_checks.Suppression("aws_iam_role.r", "role/this", "trust-condition", reason),
+        ),
+    }
+    (tmp_path / "relay-local-home" / "cdk.tf.json").write_text("{")
+    with pytest.raises(cli.terraform.TerraformError, match="cannot read the suppressions of relay-local-home"):
+        cli.suppressions_of([tmp_path / "relay-local-home"])
 
 
 def test_command_with_a_limit_below_the_summary_writes_no_comment_and_exits_1(tmp_path, monkeypatch, capsys):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from config import paths
+from modules import policy_checks
 from tools import terraform
 from tools.plan_report import render
 from tools.plan_report.model import StackPlan
@@ -29,11 +30,14 @@ PROG = "python -m tools.plan_report"
 
 @dataclass
 class PlanRun:
-    """The stacks that planned, analysed, in the configuration's order, and the message of each stack
-    that failed."""
+    """The stacks that planned, analysed, in the configuration's order, the message of each stack
+    that failed, and the policy-check suppressions of each synthesized stack."""
 
     stacks: list[StackPlan] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    suppressions: dict[str, tuple[policy_checks.Suppression, ...]] = field(default_factory=dict)
+    """Stack name -> the rules `modules/policy_checks.py` does not apply to its resources, with the reasons,
+    as its synthesized JSON records them (every stack that was synthesized, planned or not)."""
 
     @property
     def plans(self) -> dict[str, Mapping[str, Any]]:
@@ -93,6 +97,18 @@ def plan_stacks(stacks: list[Path], out_dir: Path, env: dict[str, str], *, jobs:
     # Keep the configuration's order (targets, then home) whatever finished first.
     run.stacks = [planned[s.name] for s in stacks if s.name in planned]
     return run
+
+
+def suppressions_of(stacks: Iterable[Path]) -> dict[str, tuple[policy_checks.Suppression, ...]]:
+    """The policy-check suppressions each synthesized stack's `cdk.tf.json` records, by stack name."""
+    found = {}
+    for stack in stacks:
+        try:
+            document = json.loads((stack / "cdk.tf.json").read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise terraform.TerraformError(f"cannot read the suppressions of {stack.name}: {error}") from error
+        found[stack.name] = tuple(policy_checks.suppressions(document))
+    return found
 
 
 def synthesize() -> None:
@@ -183,13 +199,19 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
         if not options.no_synth:
             synthesize()
         # Only this environment's stacks: cdktf.out may still hold stacks of another configuration.
-        run = plan_stacks(terraform.stack_dirs(names), out_dir, env, jobs=options.jobs)
+        dirs = terraform.stack_dirs(names)
+        suppressions = suppressions_of(dirs)
+        run = plan_stacks(dirs, out_dir, env, jobs=options.jobs)
+        run.suppressions = suppressions
     except terraform.TerraformError as error:
         run = PlanRun(errors={"(all stacks)": str(error)})
     out_dir.mkdir(parents=True, exist_ok=True)
     report = out_dir / "report.md"
     delivery = rows(config)
-    report.write_text(render.report(run.stacks, errors=run.errors, title=title, delivery=delivery))
+    suppressed = run.suppressions if run.suppressions else None
+    report.write_text(
+        render.report(run.stacks, errors=run.errors, title=title, delivery=delivery, suppressions=suppressed)
+    )
     print(report)
     try:
         comment = render.comment(
@@ -199,6 +221,7 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
             max_chars=options.max_chars,
             artifact_url=run_url(),
             delivery=delivery,
+            suppressions=suppressed,
         )
     except ValueError as error:
         # A comment.md of an earlier run must not be posted as this run's.

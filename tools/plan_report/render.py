@@ -14,7 +14,9 @@ from tools.plan_report.model import COUNTED_ACTIONS, Finding, StackPlan, stack_r
 from tools.plan_report.rules import GROUPS, plural
 
 if TYPE_CHECKING:
-    # Only the type: the rows come from the caller, and the report renders without the configuration.
+    # Only the types: rows and suppressions come from the caller, and the report renders without the
+    # configuration or the synthesized stacks.
+    from modules.policy_checks import Suppression
     from tools.delivery import Row
 
 MARKER = "<!-- relay-plan-report -->"
@@ -32,13 +34,15 @@ def report(
     errors: Mapping[str, str] | None = None,
     title: str = "Terraform plan",
     delivery: Sequence[Row] = (),
+    suppressions: Mapping[str, Sequence[Suppression]] | None = None,
 ) -> str:
     """The complete report of every analysed stack and every stack that failed (name → Terraform's message).
 
-    Summary, the delivery of each region (`tools.delivery.rows`; no section when empty) and
-    needs-attention items come first, then one collapsed table per stack.
+    Summary, the delivery of each region (`tools.delivery.rows`; no section when empty), the policy-check
+    suppressions of each stack (stack name → `modules.policy_checks.suppressions` of its synthesized JSON;
+    no section when None) and needs-attention items come first, then one collapsed table per stack.
     """
-    return _Blocks.of(stacks, errors or {}, title, delivery).full
+    return _Blocks.of(stacks, errors or {}, title, delivery, suppressions).full
 
 
 def comment(
@@ -49,15 +53,16 @@ def comment(
     max_chars: int = COMMENT_LIMIT,
     artifact_url: str | None = None,
     delivery: Sequence[Row] = (),
+    suppressions: Mapping[str, Sequence[Suppression]] | None = None,
 ) -> str:
     """The report, cut to at most `max_chars` characters for one GitHub comment.
 
     When the complete report is longer, needs-attention items and stack tables are dropped from the
     end, whole, and a note says what was left out and that the full report is in the workflow run's
-    artifact (`artifact_url` links it); the summary and the delivery table are always kept. Raises
-    ValueError when not even they fit.
+    artifact (`artifact_url` links it); the summary, the delivery table and the suppressions are always
+    kept. Raises ValueError when not even they fit.
     """
-    blocks = _Blocks.of(stacks, errors or {}, title, delivery)
+    blocks = _Blocks.of(stacks, errors or {}, title, delivery, suppressions)
     full = blocks.full
     if len(full) <= max_chars:
         return full
@@ -97,13 +102,22 @@ class _Blocks:
     tables: tuple[str, ...]
 
     @classmethod
-    def of(cls, stacks: Sequence[StackPlan], errors: Mapping[str, str], title: str, delivery: Sequence[Row]) -> _Blocks:
+    def of(
+        cls,
+        stacks: Sequence[StackPlan],
+        errors: Mapping[str, str],
+        title: str,
+        delivery: Sequence[Row],
+        suppressions: Mapping[str, Sequence[Suppression]] | None,
+    ) -> _Blocks:
         names = {s.name for s in stacks}
         order = [s.name for s in stacks] + [name for name in errors if name not in names]
         findings = [f for s in stacks for f in s.findings]
         head = [MARKER, f"## {title}", "", *_summary(stacks, errors, order), ""]
         if delivery:
             head += ["### Delivery", "", *delivery_table(delivery), ""]
+        if suppressions is not None:
+            head += [*suppressions_section(suppressions), ""]
         if errors:
             head += ["### Failed stacks", "", *(_error_block(name, errors[name]) for name in errors)]
         head += [f"### Needs attention ({len(findings)})", ""]
@@ -168,6 +182,26 @@ def delivery_table(rows: Sequence[Row]) -> list[str]:
     columns = [column.name for column in fields(rows[0])] if rows else []
     lines = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     lines += ["| " + " | ".join(_cell(cell) for cell in row.cells()) + " |" for row in rows]
+    return lines
+
+
+def suppressions_section(suppressions: Mapping[str, Sequence[Suppression]]) -> list[str]:
+    """The policy checks switched off for a resource, per stack, each with its reason (reviewers approve
+    them like any other change)."""
+    rows = [(stack, s) for stack, items in suppressions.items() for s in items]
+    lines = [f"### Policy check suppressions ({len(rows)})", ""]
+    if not rows:
+        return [*lines, "No resource of any stack is exempt from a rule of `modules/policy_checks.py`."]
+    lines += [
+        "Rules of `modules/policy_checks.py` switched off for one resource, next to its construct:",
+        "",
+        "| stack | resource | rule | reason |",
+        "|---|---|---|---|",
+    ]
+    for stack, s in rows:
+        resource = _code(s.address) + (f" ({_code(s.path)})" if s.path else "")
+        rule = _code(s.rule) + (f" (statements {', '.join(s.statements)})" if s.statements else "")
+        lines.append(f"| `{stack}` | {_cell(resource)} | {_cell(rule)} | {_cell(s.reason)} |")
     return lines
 
 
