@@ -28,15 +28,21 @@ def document(*statements: Statement) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
-def assume_role(service: str, *, source_account: str | None = None) -> str:
-    """Trust policy letting one AWS service assume the role, optionally only on behalf of one account."""
+def assume_role(service: str, *, source_account: str | None = None, source_arn: str | None = None) -> str:
+    """Trust policy letting one AWS service assume the role, optionally only on behalf of one account and
+    one resource (the confused-deputy conditions AWS recommends)."""
     statement: Statement = {
         "Effect": "Allow",
         "Principal": {"Service": service},
         "Action": "sts:AssumeRole",
     }
+    condition: dict[str, dict[str, str]] = {}
     if source_account:
-        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
+        condition["StringEquals"] = {"aws:SourceAccount": source_account}
+    if source_arn:
+        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    if condition:
+        statement["Condition"] = condition
     return document(statement)
 
 
@@ -55,7 +61,9 @@ class ServiceRole(Construct):
         statements: Sequence[Statement],
         provider: aws.provider.AwsProvider,
         source_account: str | None = None,
+        source_arn: str | None = None,
         policy_name: str = "access",
+        permissions_boundary: str | None = None,
     ):
         super().__init__(scope, id)
         self.role = aws.iam_role.IamRole(
@@ -64,7 +72,8 @@ class ServiceRole(Construct):
             provider=provider,
             name=name,
             description=description,
-            assume_role_policy=assume_role(service, source_account=source_account),
+            assume_role_policy=assume_role(service, source_account=source_account, source_arn=source_arn),
+            permissions_boundary=permissions_boundary,
         )
         # A role may legitimately need no permission of its own (e.g. a deploy role for a template of
         # resources that need none); an empty policy document would be rejected by IAM.

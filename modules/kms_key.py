@@ -7,6 +7,35 @@ from dataclasses import dataclass
 from modules import iam
 from modules.cdk_seam import Construct, aws
 
+# Key administration without key use (AWS's "key administrators" of the default key policy), and key use.
+ADMINISTRATION_ACTIONS = (
+    "kms:Create*",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+    "kms:RotateKeyOnDemand",
+)
+USE_ACTIONS = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+    "kms:DescribeKey",
+    "kms:CreateGrant",
+    "kms:ListGrants",
+    "kms:RevokeGrant",
+)
+
 
 @dataclass(frozen=True)
 class RegionKeyProps:
@@ -19,7 +48,13 @@ class RegionKeyProps:
     partition: str = "aws"
     """AWS partition of the region. Default `aws`."""
     logs_service: str | None = None
-    """`logs.<region>.amazonaws.com` to let CloudWatch Logs encrypt log groups of this account. Default none."""
+    """`logs.<region>.amazonaws.com` to let CloudWatch Logs encrypt `log_group_arns`. Default none."""
+    log_group_arns: tuple[str, ...] = ()
+    """The exact log groups CloudWatch Logs may encrypt with this key. Required with `logs_service`."""
+    administrators: tuple[str, ...] = ()
+    """IAM principals that administer the key (and only administer it); with them, the account's IAM
+    policies may only use it. Default none: the account's IAM policies govern the key entirely (AWS's
+    default key policy)."""
     cloudtrail_trail_arn: str | None = None
     """ARN of the one trail allowed to encrypt its log files with this key. Default none."""
     deletion_window_in_days: int = 30
@@ -37,16 +72,36 @@ class RegionKey(Construct):
     def __init__(self, scope: Construct, id: str, *, props: RegionKeyProps, provider: aws.provider.AwsProvider):
         super().__init__(scope, id)
         root = f"arn:{props.partition}:iam::{props.account_id}:root"
-        statements = [
-            {
-                "Sid": "EnableIamPolicies",
-                "Effect": "Allow",
-                "Principal": {"AWS": root},
-                "Action": "kms:*",
-                "Resource": "*",
-            }
-        ]
+        if props.administrators:
+            statements = [
+                {
+                    "Sid": "KeyAdministration",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": list(props.administrators)},
+                    "Action": list(ADMINISTRATION_ACTIONS),
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "EnableIamPoliciesForKeyUse",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": root},
+                    "Action": list(USE_ACTIONS),
+                    "Resource": "*",
+                },
+            ]
+        else:
+            statements = [
+                {
+                    "Sid": "EnableIamPolicies",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": root},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                }
+            ]
         if props.logs_service:
+            if not props.log_group_arns:
+                raise ValueError(f"{props.alias}: name the log groups CloudWatch Logs may encrypt with the key")
             statements.append(
                 {
                     "Sid": "AllowCloudWatchLogs",
@@ -60,11 +115,7 @@ class RegionKey(Construct):
                         "kms:Describe*",
                     ],
                     "Resource": "*",
-                    "Condition": {
-                        "ArnLike": {
-                            "kms:EncryptionContext:aws:logs:arn": f"arn:{props.partition}:logs:*:{props.account_id}:*"
-                        }
-                    },
+                    "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": list(props.log_group_arns)}},
                 }
             )
         if props.cloudtrail_trail_arn:

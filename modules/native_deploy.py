@@ -15,11 +15,11 @@ from modules import iam
 from modules.cdk_seam import aws
 from modules.pipeline_common import (
     DEPLOY_STACK_ACTIONS,
-    USE_KEY_ACTIONS,
     ArtifactStore,
     HomeDeployment,
     StackDeploy,
     pass_role,
+    use_key,
 )
 
 cp = aws.codepipeline
@@ -72,11 +72,11 @@ def native_deployment(props: NativeDeploymentProps) -> HomeDeployment:
         iam.allow(f"ArtifactBucket{suffix}", ["s3:GetBucketVersioning", "s3:GetBucketLocation"], [bucket_arn]),
         # The key is another stack's: it is found by its alias, so the grant names the region's keys and
         # holds only for the one behind that alias.
-        iam.allow(
+        use_key(
             f"UseKey{suffix}",
-            USE_KEY_ACTIONS,
             [f"{arn}:kms:{p.region}:{p.account_id}:key/*"],
-            Condition={"ForAnyValue:StringEquals": {"kms:ResourceAliases": p.kms_alias}},
+            p.region,
+            **{"ForAnyValue:StringEquals": {"kms:ResourceAliases": p.kms_alias}},
         ),
         iam.allow(f"DeployStack{suffix}", DEPLOY_STACK_ACTIONS, [stack_arn]),
         pass_role(f"PassDeployRole{suffix}", deploy_role_arn),

@@ -159,9 +159,10 @@ def deploy_role(
     account_id: str,
     statements: Sequence[dict],
     provider: aws.provider.AwsProvider,
+    permissions_boundary: str | None = None,
 ) -> iam.ServiceRole:
     """The role CloudFormation assumes to deploy the release's stack, on behalf of this account only: the
-    deploy policy's statements (what the template creates) and nothing else."""
+    deploy policy's statements (what the template creates) and nothing else, within `permissions_boundary`."""
     return iam.ServiceRole(
         scope,
         id,
@@ -171,7 +172,16 @@ def deploy_role(
         description=f"CloudFormation: deploy stack {stack_name}",
         statements=statements,
         provider=provider,
+        permissions_boundary=permissions_boundary,
     )
+
+
+def use_key(sid: str, key_arns: Sequence[str], region: str, *services: str, **conditions: dict) -> dict:
+    """Use of a region's key (encrypt, decrypt, data keys) only through the named services of that region
+    (`kms:ViaService`, default S3: the objects the key protects), with any further conditions."""
+    via = [f"{service}.{region}.amazonaws.com" for service in (services or ("s3",))]
+    condition = {"StringEquals": {"kms:ViaService": via if len(via) > 1 else via[0]}, **conditions}
+    return iam.allow(sid, USE_KEY_ACTIONS, key_arns, Condition=condition)
 
 
 def pass_role(sid: str, role_arn: str, service: str = "cloudformation.amazonaws.com") -> dict:

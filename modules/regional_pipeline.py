@@ -8,11 +8,11 @@ from modules import iam
 from modules.cdk_seam import Construct, aws
 from modules.pipeline_common import (
     DEPLOY_STACK_ACTIONS,
-    USE_KEY_ACTIONS,
     PipelineProps,
     StackDeploy,
     deploy_role,
     pass_role,
+    use_key,
     v2_pipeline,
 )
 
@@ -29,6 +29,8 @@ class RegionalPipelineProps:
     """IAM role CloudFormation assumes to deploy the stack. Required."""
     deploy: StackDeploy
     """The stack deployed from the release zip. Required."""
+    permissions_boundary_arn: str | None = None
+    """Permissions boundary of the deploy role. Default none."""
     deploy_statements: tuple[dict, ...] = ()
     """Statements of the CloudFormation role's policy (what the template creates). Default none: the role
     can only deploy templates of resources that need no permission."""
@@ -51,6 +53,7 @@ class RegionalPipeline(Construct):
             account_id=c.account_id,
             statements=p.deploy_statements,
             provider=provider,
+            permissions_boundary=p.permissions_boundary_arn,
         )
         get_bucket = ["s3:GetBucketVersioning", "s3:GetBucketLocation"]
         self.pipeline_role = iam.ServiceRole(
@@ -71,7 +74,7 @@ class RegionalPipeline(Construct):
                     "Artifacts", ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"], [f"{c.artifact_bucket_arn}/*"]
                 ),
                 iam.allow("ArtifactBucket", get_bucket, [c.artifact_bucket_arn]),
-                iam.allow("UseKey", USE_KEY_ACTIONS, [c.kms_key_arn]),
+                use_key("UseKey", [c.kms_key_arn], c.region),
                 iam.allow("DeployStack", DEPLOY_STACK_ACTIONS, [self.stack_arn]),
                 pass_role("PassDeployRole", self.deploy_role.arn),
             ],

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from modules import iam
 from modules.cdk_seam import Construct, aws
-from modules.pipeline_common import USE_KEY_ACTIONS, HomeDeployment, PipelineProps, pipeline_build_project, v2_pipeline
+from modules.pipeline_common import HomeDeployment, PipelineProps, pipeline_build_project, use_key, v2_pipeline
 
 cp = aws.codepipeline
 
@@ -65,7 +65,6 @@ class ReleasePipeline(Construct):
         log_group_arn = f"{arn}:logs:{c.region}:{c.account_id}:log-group:{p.log_group_name}"
         repository_arn = f"{arn}:codecommit:{c.region}:{c.account_id}:{p.repository}"
         artifacts = f"{c.artifact_bucket_arn}/*"
-        use_key = USE_KEY_ACTIONS
 
         self.log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
             self,
@@ -86,7 +85,7 @@ class ReleasePipeline(Construct):
                 iam.allow("WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),
                 iam.allow("ReadSourceArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [artifacts]),
                 iam.allow("PublishRelease", ["s3:PutObject"], [f"{c.release_bucket_arn}/{c.release_object_key}"]),
-                iam.allow("UseKey", use_key, [c.kms_key_arn]),
+                use_key("UseKey", [c.kms_key_arn], c.region, "s3", "codebuild"),
             ],
             provider=provider,
         )
@@ -185,7 +184,7 @@ class ReleasePipeline(Construct):
                     ["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild"],
                     [self.project_arn],
                 ),
-                iam.allow("UseKey", use_key, [c.kms_key_arn]),
+                use_key("UseKey", [c.kms_key_arn], c.region),
                 *(statement for deployment in p.deployments for statement in deployment.statements),
             ],
             provider=provider,

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from modules import iam
 from modules.cdk_seam import Construct, aws
 from modules.pipeline_common import (
-    USE_KEY_ACTIONS,
     HomeDeployment,
     StackDeploy,
     deploy_role,
     pass_role,
     pipeline_build_project,
+    use_key,
 )
 
 cp = aws.codepipeline
@@ -62,6 +62,8 @@ class RemoteDeployProps:
     """The stack deployed from the release. Required."""
     deploy_statements: tuple[dict, ...]
     """Statements of the deploy role (what the template creates). Required (may be empty)."""
+    permissions_boundary_arn: str | None
+    """Permissions boundary of the deploy role (None: none). Required."""
     kms_key_arn: str
     """The home region's key: artifacts and logs. Required."""
     artifact_bucket_arn: str
@@ -101,6 +103,7 @@ class RemoteDeploy(Construct):
             account_id=account,
             statements=p.deploy_statements,
             provider=provider,
+            permissions_boundary=p.permissions_boundary_arn,
         )
         self.log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
             self,
@@ -120,7 +123,7 @@ class RemoteDeploy(Construct):
             statements=[
                 iam.allow("WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),
                 iam.allow("ReadRelease", ["s3:GetObject", "s3:GetObjectVersion"], [f"{p.artifact_bucket_arn}/*"]),
-                iam.allow("UseKey", USE_KEY_ACTIONS, [p.kms_key_arn]),
+                use_key("UseKey", [p.kms_key_arn], home, "s3", "codebuild"),
                 iam.allow("DeployStack", [*CHANGE_SET_ACTIONS, *STACK_ACTIONS], [stack_arn]),
                 iam.allow("ChangeSets", CHANGE_SET_ACTIONS, [change_set_arn]),
                 pass_role("PassDeployRole", self.deploy_role.arn),

@@ -46,6 +46,8 @@ class ReleaseReplicationProps:
     """Storage class of replicas. Default `STANDARD`."""
     dns_suffix: str = "amazonaws.com"
     """DNS suffix of the partition, for service principals. Default `amazonaws.com`."""
+    account_id: str | None = None
+    """Account of the source bucket: S3 may assume the role only on its behalf. Default none (no condition)."""
 
 
 class ReleaseReplication(Construct):
@@ -80,8 +82,12 @@ class ReleaseReplication(Construct):
                 ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"],
                 [source_objects],
             ),
+            # ReplicateDelete only when delete markers replicate: otherwise there is nothing to delete.
             iam.allow(
-                "WriteReplicas", ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"], replica_objects
+                "WriteReplicas",
+                ["s3:ReplicateObject", "s3:ReplicateTags"]
+                + (["s3:ReplicateDelete"] if props.delete_marker_replication else []),
+                replica_objects,
             ),
             iam.allow(
                 "DecryptSource",
@@ -104,6 +110,8 @@ class ReleaseReplication(Construct):
             "role",
             name=props.role_name,
             service=f"s3.{props.dns_suffix}",
+            source_account=props.account_id,
+            source_arn=props.source_bucket_arn,
             description="S3 replication of the release object to the target regions",
             statements=statements,
             policy_name="replication",

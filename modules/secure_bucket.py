@@ -7,6 +7,29 @@ from dataclasses import dataclass, field
 from modules import iam
 from modules.cdk_seam import Construct, aws
 
+# What a write guard denies: every way to create, replace or remove an object version, including the
+# replication of one into the bucket.
+GUARDED_ACTIONS = (
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:ReplicateObject",
+    "s3:ReplicateDelete",
+    "s3:ReplicateTags",
+)
+
+
+@dataclass(frozen=True)
+class WriteGuard:
+    """A Deny statement in the bucket policy: only `writers` may write or delete `key_pattern`."""
+
+    sid: str
+    """Statement id, e.g. `ReleaseWriteGuard`. Required."""
+    key_pattern: str
+    """Object key (or `prefix/*`) guarded. Required."""
+    writers: tuple[str, ...]
+    """IAM principal ARNs (roles, or an account's root) that may still write. Required, not empty."""
+
 
 @dataclass(frozen=True)
 class SecureBucketProps:
@@ -14,8 +37,15 @@ class SecureBucketProps:
 
     name: str
     """Bucket name (from config.naming). Required."""
-    kms_key_arn: str
-    """Customer-managed key of the bucket's region used for default encryption. Required."""
+    kms_key_arn: str | None
+    """Customer-managed key of the bucket's region used for default encryption. Required; None only for a
+    bucket S3 itself delivers to (server access logs), which S3 allows only with SSE-S3."""
+    role: str = "data"
+    """What the bucket is for, as its `relay:role` tag (`release`, `artifacts`, `trail`, `logs`). Default `data`."""
+    write_guards: tuple[WriteGuard, ...] = ()
+    """Deny statements guarding objects to their writers. Default none."""
+    access_log_bucket: str | None = None
+    """Bucket receiving this bucket's server access logs (under `<this bucket>/`). Default none."""
     partition: str = "aws"
     """AWS partition, for the bucket ARN. Default `aws`."""
     noncurrent_version_expiration_days: int = 90
@@ -40,7 +70,12 @@ class SecureBucket(Construct):
         self.name = props.name
         self.arn = f"arn:{props.partition}:s3:::{props.name}"
         self.bucket = aws.s3_bucket.S3Bucket(
-            self, "this", provider=provider, bucket=props.name, force_destroy=props.force_destroy
+            self,
+            "this",
+            provider=provider,
+            bucket=props.name,
+            force_destroy=props.force_destroy,
+            tags={"relay:role": props.role},
         )
         bucket_id = self.bucket.id
         self.public_access_block = aws.s3_bucket_public_access_block.S3BucketPublicAccessBlock(
@@ -70,6 +105,7 @@ class SecureBucket(Construct):
             ),
         )
         sse = aws.s3_bucket_server_side_encryption_configuration
+        by_default = sse.S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA
         self.encryption = sse.S3BucketServerSideEncryptionConfigurationA(
             self,
             "encryption",
@@ -77,10 +113,12 @@ class SecureBucket(Construct):
             bucket=bucket_id,
             rule=[
                 sse.S3BucketServerSideEncryptionConfigurationRuleA(
-                    apply_server_side_encryption_by_default=sse.S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                        sse_algorithm="aws:kms", kms_master_key_id=props.kms_key_arn
+                    apply_server_side_encryption_by_default=(
+                        by_default(sse_algorithm="aws:kms", kms_master_key_id=props.kms_key_arn)
+                        if props.kms_key_arn
+                        else by_default(sse_algorithm="AES256")
                     ),
-                    bucket_key_enabled=True,
+                    bucket_key_enabled=True if props.kms_key_arn else None,
                 )
             ],
         )
@@ -117,15 +155,35 @@ class SecureBucket(Construct):
             "Resource": [self.arn, f"{self.arn}/*"],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
         }
+        guards = [
+            {
+                "Sid": guard.sid,
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": list(GUARDED_ACTIONS),
+                "Resource": f"{self.arn}/{guard.key_pattern}",
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": list(guard.writers)}},
+            }
+            for guard in props.write_guards
+        ]
         self.policy = aws.s3_bucket_policy.S3BucketPolicy(
             self,
             "policy",
             provider=provider,
             bucket=bucket_id,
-            policy=iam.document(tls_only, *props.extra_policy_statements),
+            policy=iam.document(tls_only, *guards, *props.extra_policy_statements),
             # A policy put before Block Public Access is in place could be judged public.
             depends_on=[self.public_access_block],
         )
+        if props.access_log_bucket:
+            aws.s3_bucket_logging.S3BucketLoggingA(
+                self,
+                "access-logs",
+                provider=provider,
+                bucket=bucket_id,
+                target_bucket=props.access_log_bucket,
+                target_prefix=f"{props.name}/",
+            )
         if props.eventbridge_notifications:
             aws.s3_bucket_notification.S3BucketNotification(
                 self, "notifications", provider=provider, bucket=bucket_id, eventbridge=True

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from modules import iam
 from modules.cdk_seam import Construct, aws
+from modules.policy_checks import suppress
 from modules.secure_bucket import SecureBucket, SecureBucketProps
 
 # Every way S3 creates an object version: a plain put (also how replicas are written), a server-side
@@ -116,6 +117,106 @@ class EventBridgeTrigger(Construct):
         )
 
 
+@dataclass(frozen=True)
+class ReleaseTrailProps:
+    """Props of :func:`release_trail`: a trail of one object's write data events and its log bucket."""
+
+    trail_name: str
+    """Trail name (from config.naming). Required."""
+    trail_arn: str
+    """The trail's ARN, computed from its name (the bucket and key policies must name it). Required."""
+    log_bucket: SecureBucketProps
+    """Props of the log bucket; the CloudTrail statements are added to its policy here. Required."""
+    kms_key_arn: str
+    """Key the log files are encrypted with (its policy must allow this trail). Required."""
+    account_id: str
+    """Account whose logs the bucket receives. Required."""
+    bucket_name: str
+    """Bucket of the logged object. Required."""
+    object_key: str
+    """The one object whose writes are logged. Required."""
+    partition: str = "aws"
+    """AWS partition. Default `aws`."""
+
+
+def release_trail(
+    scope: Construct, props: ReleaseTrailProps, provider: aws.provider.AwsProvider
+) -> tuple[SecureBucket, aws.cloudtrail.Cloudtrail]:
+    """In `scope` (construct ids `log-bucket` and `trail`): a trail logging only the write data events of one
+    object, and its encrypted log bucket whose policy lets only that trail write."""
+    log_bucket_arn = f"arn:{props.partition}:s3:::{props.log_bucket.name}"
+    source_is_trail = {"StringEquals": {"aws:SourceArn": props.trail_arn}}
+    cloudtrail = {"Service": "cloudtrail.amazonaws.com"}
+    statements = (
+        {
+            "Sid": "AWSCloudTrailAclCheck",
+            "Effect": "Allow",
+            "Principal": cloudtrail,
+            "Action": "s3:GetBucketAcl",
+            "Resource": log_bucket_arn,
+            "Condition": source_is_trail,
+        },
+        {
+            "Sid": "AWSCloudTrailWrite",
+            "Effect": "Allow",
+            "Principal": cloudtrail,
+            "Action": "s3:PutObject",
+            "Resource": f"{log_bucket_arn}/AWSLogs/{props.account_id}/*",
+            "Condition": {
+                "StringEquals": {
+                    "s3:x-amz-acl": "bucket-owner-full-control",
+                    "aws:SourceArn": props.trail_arn,
+                }
+            },
+        },
+    )
+    log_props = replace(props.log_bucket, extra_policy_statements=statements, eventbridge_notifications=False)
+    log_bucket = SecureBucket(scope, "log-bucket", props=log_props, provider=provider)
+    suppress(
+        log_bucket.bucket,
+        "CKV_AWS_18",
+        "the trail's own log bucket: CloudTrail alone writes it (its policy names this trail); logging access to "
+        "the log would need another log bucket for that log",
+    )
+    object_arn = f"arn:{props.partition}:s3:::{props.bucket_name}/{props.object_key}"
+    selector = aws.cloudtrail.CloudtrailAdvancedEventSelectorFieldSelector
+    trail = aws.cloudtrail.Cloudtrail(
+        scope,
+        "trail",
+        provider=provider,
+        name=props.trail_name,
+        s3_bucket_name=log_bucket.bucket.bucket,
+        kms_key_id=props.kms_key_arn,
+        enable_logging=True,
+        enable_log_file_validation=True,
+        include_global_service_events=False,
+        is_multi_region_trail=False,
+        advanced_event_selector=[
+            aws.cloudtrail.CloudtrailAdvancedEventSelector(
+                name="release-object-writes",
+                field_selector=[
+                    selector(field="eventCategory", equal_to=["Data"]),
+                    selector(field="resources.type", equal_to=["AWS::S3::Object"]),
+                    selector(field="resources.ARN", equal_to=[object_arn]),
+                    selector(field="readOnly", equal_to=["false"]),
+                ],
+            )
+        ],
+        # CloudTrail checks at creation that it may write to the bucket.
+        depends_on=[log_bucket.policy],
+    )
+    return log_bucket, trail
+
+
+class ReleaseAudit(Construct):
+    """Audit of the release object's writes with CloudTrail data events (`audit.release_writes` =
+    `cloudtrail`) where no trigger trail logs them already."""
+
+    def __init__(self, scope: Construct, id: str, *, props: ReleaseTrailProps, provider: aws.provider.AwsProvider):
+        super().__init__(scope, id)
+        self.log_bucket, self.trail = release_trail(self, props, provider)
+
+
 class CloudTrailTrigger(Construct):
     """A trail logging only write data events of the release object, its encrypted log bucket, and a
     rule on `AWS API Call via CloudTrail` for object writes of that bucket and key."""
@@ -123,60 +224,19 @@ class CloudTrailTrigger(Construct):
     def __init__(self, scope: Construct, id: str, *, props: CloudTrailTriggerProps, provider: aws.provider.AwsProvider):
         super().__init__(scope, id)
         rule = props.rule
-        log_bucket_arn = f"arn:{props.partition}:s3:::{props.log_bucket.name}"
-        source_is_trail = {"StringEquals": {"aws:SourceArn": props.trail_arn}}
-        cloudtrail = {"Service": "cloudtrail.amazonaws.com"}
-        statements = (
-            {
-                "Sid": "AWSCloudTrailAclCheck",
-                "Effect": "Allow",
-                "Principal": cloudtrail,
-                "Action": "s3:GetBucketAcl",
-                "Resource": log_bucket_arn,
-                "Condition": source_is_trail,
-            },
-            {
-                "Sid": "AWSCloudTrailWrite",
-                "Effect": "Allow",
-                "Principal": cloudtrail,
-                "Action": "s3:PutObject",
-                "Resource": f"{log_bucket_arn}/AWSLogs/{rule.account_id}/*",
-                "Condition": {
-                    "StringEquals": {
-                        "s3:x-amz-acl": "bucket-owner-full-control",
-                        "aws:SourceArn": props.trail_arn,
-                    }
-                },
-            },
-        )
-        log_props = replace(props.log_bucket, extra_policy_statements=statements, eventbridge_notifications=False)
-        self.log_bucket = SecureBucket(self, "log-bucket", props=log_props, provider=provider)
-        object_arn = f"arn:{props.partition}:s3:::{rule.bucket_name}/{rule.object_key}"
-        selector = aws.cloudtrail.CloudtrailAdvancedEventSelectorFieldSelector
-        self.trail = aws.cloudtrail.Cloudtrail(
+        self.log_bucket, self.trail = release_trail(
             self,
-            "trail",
-            provider=provider,
-            name=props.trail_name,
-            s3_bucket_name=self.log_bucket.bucket.bucket,
-            kms_key_id=props.kms_key_arn,
-            enable_logging=True,
-            enable_log_file_validation=True,
-            include_global_service_events=False,
-            is_multi_region_trail=False,
-            advanced_event_selector=[
-                aws.cloudtrail.CloudtrailAdvancedEventSelector(
-                    name="release-object-writes",
-                    field_selector=[
-                        selector(field="eventCategory", equal_to=["Data"]),
-                        selector(field="resources.type", equal_to=["AWS::S3::Object"]),
-                        selector(field="resources.ARN", equal_to=[object_arn]),
-                        selector(field="readOnly", equal_to=["false"]),
-                    ],
-                )
-            ],
-            # CloudTrail checks at creation that it may write to the bucket.
-            depends_on=[self.log_bucket.policy],
+            ReleaseTrailProps(
+                trail_name=props.trail_name,
+                trail_arn=props.trail_arn,
+                log_bucket=props.log_bucket,
+                kms_key_arn=props.kms_key_arn,
+                account_id=rule.account_id,
+                bucket_name=rule.bucket_name,
+                object_key=rule.object_key,
+                partition=props.partition,
+            ),
+            provider,
         )
         pattern = {
             "source": ["aws.s3"],

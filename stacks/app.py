@@ -7,6 +7,7 @@ from pathlib import Path
 
 from config.paths import PROJECT_ROOT
 from config.schema import DeliveryStrategy, RelayConfig
+from modules import policy_checks
 from modules.cdk_seam import cdk
 from regions.delivery import decisions
 from stacks.home import HomeStack
@@ -48,4 +49,7 @@ def build_app(config: RelayConfig, *, outdir: str | None = None, root: Path = PR
         for stack in (home, *targets):
             if stack is home or stack.strategy is DeliveryStrategy.BESPOKE:
                 replication.add_dependency(stack)
+    # Every stack is checked at synthesis against relay's policy rules (modules/policy_checks.py).
+    for stack in (home, *targets, *([replication] if replication else [])):
+        policy_checks.attach(stack)
     return RelayApp(app=app, home=home, targets=targets, replication=replication)

@@ -6,12 +6,15 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from config import paths
+from config import deploy_policy, paths
 from config.schema import RelayConfig
 from modules.cdk_seam import Construct, aws, cdk
+from modules.deploy_boundary import DeployBoundary, DeployBoundaryProps
 from modules.kms_key import RegionKey, RegionKeyProps
 from modules.pipeline_common import PipelineProps
-from modules.secure_bucket import SecureBucket, SecureBucketProps
+from modules.policy_checks import suppress
+from modules.secure_bucket import SecureBucket, SecureBucketProps, WriteGuard
+from modules.trigger import ReleaseAudit, ReleaseTrailProps
 from regions import catalog
 from regions.providers import ProviderFactory
 
@@ -45,6 +48,7 @@ class RelayStack(cdk.TerraformStack):
         self.partition = catalog.partition_of(region)
         self.factory = ProviderFactory(config)
         self._providers: dict[str, aws.provider.AwsProvider] = {}
+        self._log_bucket: SecureBucket | None = None
         state = config.state
         if state.backend == "s3":
             cdk.S3Backend(
@@ -56,6 +60,8 @@ class RelayStack(cdk.TerraformStack):
             )
             # S3-native state locking (Terraform >= 1.10); cdktf 0.21's S3Backend predates the option.
             self.add_override("terraform.backend.s3.use_lockfile", True)
+            if state.kms_key_id:
+                self.add_override("terraform.backend.s3.kms_key_id", state.kms_key_id)
         else:
             cdk.LocalBackend(self, path=local_state_path(config, name))
         self.provider = self.provider_for(region)
@@ -70,25 +76,115 @@ class RelayStack(cdk.TerraformStack):
         return self._providers[region]
 
     def bucket_props(
-        self, purpose: str, kms_key_arn: str, *, eventbridge_notifications: bool = False
+        self,
+        purpose: str,
+        kms_key_arn: str | None,
+        *,
+        eventbridge_notifications: bool = False,
+        write_guards: tuple[WriteGuard, ...] = (),
+        access_log_bucket: str | None = None,
+        extra_policy_statements: tuple[dict, ...] = (),
     ) -> SecureBucketProps:
-        """Props of one of this region's buckets, with the configured shared bucket settings."""
+        """Props of one of this region's buckets, with the configured shared bucket settings; `purpose` is
+        also its `relay:role` tag."""
         buckets = self.config.buckets
         return SecureBucketProps(
             name=self.config.names.bucket(purpose, self.region),
             kms_key_arn=kms_key_arn,
+            role=purpose,
+            write_guards=write_guards,
+            access_log_bucket=access_log_bucket,
+            extra_policy_statements=extra_policy_statements,
             partition=self.partition,
             noncurrent_version_expiration_days=buckets.noncurrent_version_expiration_days,
             force_destroy=buckets.force_destroy,
             eventbridge_notifications=eventbridge_notifications,
         )
 
-    def bucket(
-        self, id: str, purpose: str, kms_key_arn: str, *, eventbridge_notifications: bool = False
-    ) -> SecureBucket:
-        """One of this region's buckets (versioned, encrypted with `kms_key_arn`, private, TLS-only)."""
-        props = self.bucket_props(purpose, kms_key_arn, eventbridge_notifications=eventbridge_notifications)
+    def bucket(self, id: str, purpose: str, kms_key_arn: str | None, **settings) -> SecureBucket:
+        """One of this region's buckets (versioned, encrypted with `kms_key_arn`, private, TLS-only); the
+        keyword settings are :meth:`bucket_props`'."""
+        props = self.bucket_props(purpose, kms_key_arn, **settings)
         return SecureBucket(self, id, props=props, provider=self.provider)
+
+    def role_arn(self, purpose: str, region: str) -> str:
+        """ARN of one of the app's roles, from its deterministic name (no lookup)."""
+        return f"arn:{self.partition}:iam::{self.account_id}:role/{self.config.names.role(purpose, region)}"
+
+    def guarded_release_bucket(self, id: str, kms_key_arn: str, writer: str, **settings) -> SecureBucket:
+        """This region's release bucket: only `writer` (the role that publishes or replicates the release)
+        and the configured publishers may write or delete the release object; its writes are audited as
+        configured (server access logs into this region's log bucket)."""
+        guard = WriteGuard(
+            sid="ReleaseWriteGuard",
+            key_pattern=self.config.release.object_key,
+            writers=(writer, *self.config.release.publishers),
+        )
+        audit = self.config.audit_mode
+        logs = self.access_log_bucket() if audit == "access_logs" else None
+        bucket = self.bucket(
+            id,
+            "release",
+            kms_key_arn,
+            write_guards=(guard,),
+            access_log_bucket=logs.name if logs else None,
+            **settings,
+        )
+        if audit != "access_logs":
+            reason = {
+                "cloudtrail": "its writes are audited by CloudTrail data events of the release object "
+                "(audit.release_writes = cloudtrail)",
+                "off": "audit.release_writes is off (the emulator environment's default): nothing to deliver logs to",
+            }[audit]
+            suppress(bucket.bucket, "CKV_AWS_18", reason)
+        return bucket
+
+    def guarded_artifact_bucket(
+        self, id: str, kms_key_arn: str, pipeline_name: str, writers: tuple[str, ...]
+    ) -> SecureBucket:
+        """An artifact store: only `writers` may write the pipeline's artifacts (CodePipeline keeps them under
+        the first 20 characters of the pipeline's name)."""
+        guard = WriteGuard(sid="ArtifactWriteGuard", key_pattern=f"{pipeline_name[:20]}/*", writers=writers)
+        bucket = self.bucket(id, "artifacts", kms_key_arn, write_guards=(guard,))
+        suppress(
+            bucket.bucket,
+            "CKV_AWS_18",
+            "an artifact store holds only what its pipeline writes under the write guard, and the pipeline's "
+            "executions record every artifact they wrote and read; the audited object is the release",
+        )
+        return bucket
+
+    def access_log_bucket(self) -> SecureBucket:
+        """This region's bucket of S3 server access logs (construct id `log-bucket`), created once. S3 delivers
+        logs only to a bucket encrypted with SSE-S3, and only for this account's release bucket."""
+        if self._log_bucket is None:
+            names = self.config.names
+            release_arn = f"arn:{self.partition}:s3:::{names.bucket('release', self.region)}"
+            logs_arn = f"arn:{self.partition}:s3:::{names.bucket('logs', self.region)}"
+            delivery = {
+                "Sid": "S3ServerAccessLogs",
+                "Effect": "Allow",
+                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"{logs_arn}/*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": self.account_id},
+                    "ArnLike": {"aws:SourceArn": release_arn},
+                },
+            }
+            self._log_bucket = self.bucket("log-bucket", "logs", None, extra_policy_statements=(delivery,))
+            sse_s3 = (
+                "S3 delivers server access logs only to a bucket whose default encryption is SSE-S3 (S3 User Guide, "
+                "'Enabling Amazon S3 server access logging'); it holds access logs, never releases"
+            )
+            for rule in ("customer-key", "CKV_AWS_145"):
+                suppress(self._log_bucket.bucket, rule, sse_s3)
+            suppress(
+                self._log_bucket.bucket,
+                "CKV_AWS_18",
+                "the access-log bucket itself: a bucket may not deliver its own access logs into itself",
+            )
+        return self._log_bucket
 
     def pipeline_props(
         self, purpose: str, kms_key_arn: str, release: SecureBucket, artifacts: SecureBucket
@@ -109,8 +205,9 @@ class RelayStack(cdk.TerraformStack):
             release_object_key=self.config.release.object_key,
         )
 
-    def region_key(self, *, logs_service: str | None = None, cloudtrail_trail_arn: str | None = None) -> RegionKey:
-        """This region's customer-managed key (construct id `key`), named by its alias."""
+    def region_key(self, *, log_group_arns: tuple[str, ...] = (), cloudtrail_trail_arn: str | None = None) -> RegionKey:
+        """This region's customer-managed key (construct id `key`), named by its alias; CloudWatch Logs may
+        encrypt the `log_group_arns` with it, and the configured key administrators administer it."""
         return RegionKey(
             self,
             "key",
@@ -118,11 +215,63 @@ class RelayStack(cdk.TerraformStack):
                 alias=self.config.names.kms_alias(self.region),
                 account_id=self.account_id,
                 partition=self.partition,
-                logs_service=logs_service,
+                logs_service=f"logs.{self.region}.{catalog.dns_suffix(self.region)}" if log_group_arns else None,
+                log_group_arns=log_group_arns,
                 cloudtrail_trail_arn=cloudtrail_trail_arn,
+                administrators=tuple(self.config.keys.administrators),
             ),
             provider=self.provider,
         )
+
+    def trail_arn(self) -> str:
+        """ARN of this region's trail of release writes (the trigger's, or the audit's), from its name."""
+        name = self.config.names.trail(self.region)
+        return f"arn:{self.partition}:cloudtrail:{self.region}:{self.account_id}:trail/{name}"
+
+    def audit_trail(self, key: RegionKey) -> ReleaseAudit:
+        """A trail of the release object's write data events (construct id `audit`), for
+        `audit.release_writes` = `cloudtrail` where no trigger trail logs them already."""
+        names = self.config.names
+        return ReleaseAudit(
+            self,
+            "audit",
+            props=ReleaseTrailProps(
+                trail_name=names.trail(self.region),
+                trail_arn=self.trail_arn(),
+                log_bucket=self.bucket_props("trail", key.arn),
+                kms_key_arn=key.arn,
+                account_id=self.account_id,
+                bucket_name=names.bucket("release", self.region),
+                object_key=self.config.release.object_key,
+                partition=self.partition,
+            ),
+            provider=self.provider,
+        )
+
+    def deploy_statements(self, region: str, root: Path) -> tuple[dict, ...]:
+        """The deploy policy's statements for the deploy role of `region` (placeholders filled for it)."""
+        statements = deploy_policy.load_statements(root, self.config.deploy.policy_file)
+        return deploy_policy.render(statements, region=region, account_id=self.account_id, partition=self.partition)
+
+    def deploy_boundary(self, region: str) -> str:
+        """The permissions boundary of `region`'s deploy role: the configured one, else relay's default, created
+        in this stack (construct id `deploy-boundary-<region>`)."""
+        if self.config.deploy.permissions_boundary_arn:
+            return self.config.deploy.permissions_boundary_arn
+        names = self.config.names
+        boundary = DeployBoundary(
+            self,
+            f"deploy-boundary-{region}",
+            props=DeployBoundaryProps(
+                name=names.policy("deploy-boundary", region),
+                account_id=self.account_id,
+                partition=self.partition,
+                resource_prefix=names.resource_prefix(),
+                bucket_prefix=names.bucket_prefix(),
+            ),
+            provider=self.provider,
+        )
+        return boundary.policy.arn
 
     def output(self, id: str, value: str, description: str) -> None:
         """A stack output with a description."""

@@ -17,11 +17,10 @@ from modules.native_deploy import NativeDeploymentProps, native_deployment
 from modules.pipeline_common import HomeDeployment
 from modules.release_pipeline import RELEASE_ARTIFACT, ReleasePipeline, ReleasePipelineProps
 from modules.remote_deploy import RemoteDeploy, RemoteDeployProps
-from regions import catalog
 from regions.delivery import decisions
 from regions.providers import alias_for
 from stacks.base import RelayStack
-from stacks.target import policy_statements, stack_deploy
+from stacks.target import stack_deploy
 
 BUILDSPEC = Path("buildspec") / "release.yml"
 REMOTE_BUILDSPEC = Path("buildspec") / "remote-deploy.yml"
@@ -35,9 +34,23 @@ class HomeStack(RelayStack):
         region = config.home_region
         super().__init__(scope, names.home_stack(), config=config, region=region)
         provider = self.provider
-        self.key = self.region_key(logs_service=f"logs.{region}.{catalog.dns_suffix(region)}")
-        self.release_bucket = self.bucket("release-bucket", "release", self.key.arn)
-        self.artifact_bucket = self.bucket("artifact-bucket", "artifacts", self.key.arn)
+        # CloudWatch Logs may encrypt the home region's build log groups with the key, and nothing else.
+        log_groups = [names.log_group(region)] + [
+            names.remote_deploy_log_group(d.region) for d in decisions(config) if d.strategy is DeliveryStrategy.REMOTE
+        ]
+        audited = config.audit_mode == "cloudtrail"
+        self.key = self.region_key(
+            log_group_arns=tuple(
+                f"arn:{self.partition}:logs:{region}:{self.account_id}:log-group:{g}" for g in log_groups
+            ),
+            cloudtrail_trail_arn=self.trail_arn() if audited else None,
+        )
+        build_role, pipeline_role = self.role_arn("build", region), self.role_arn("pipeline", region)
+        self.release_bucket = self.guarded_release_bucket("release-bucket", self.key.arn, writer=build_role)
+        self.artifact_bucket = self.guarded_artifact_bucket(
+            "artifact-bucket", self.key.arn, names.pipeline("release", region), writers=(pipeline_role, build_role)
+        )
+        self.audit = self.audit_trail(self.key) if audited else None
         source = config.source
         self.connection = None
         connection_arn = source.connection_arn
@@ -116,7 +129,8 @@ class HomeStack(RelayStack):
                     build_role_name=names.role("remote-deploy", region),
                     deploy_role_name=names.role("deploy", region),
                     deploy=stack_deploy(config),
-                    deploy_statements=policy_statements(root, config.deploy.policy_file),
+                    deploy_statements=self.deploy_statements(region, root),
+                    permissions_boundary_arn=self.deploy_boundary(region),
                     kms_key_arn=self.key.arn,
                     artifact_bucket_arn=self.artifact_bucket.arn,
                     buildspec=(root / REMOTE_BUILDSPEC).read_text(),

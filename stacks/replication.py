@@ -51,6 +51,7 @@ class ReplicationStack(RelayStack):
                 delete_marker_replication=config.replication.delete_marker_replication,
                 storage_class=config.replication.storage_class,
                 dns_suffix=catalog.dns_suffix(region),
+                account_id=self.account_id,
             ),
             provider=self.provider,
         )

@@ -9,7 +9,6 @@ while the home region is down (static stability).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from config.paths import PROJECT_ROOT
@@ -59,15 +58,23 @@ class TargetStack(RelayStack):
         """The store CodePipeline copies the release into, and the role CloudFormation deploys it with."""
         config, region = self.config, self.region
         self.key = self.region_key()
-        self.artifact_bucket = self.bucket("artifact-bucket", "artifacts", self.key.arn)
+        # CodePipeline writes the home pipeline's artifacts here with the home pipeline's role.
+        home = config.home_region
+        self.artifact_bucket = self.guarded_artifact_bucket(
+            "artifact-bucket",
+            self.key.arn,
+            config.names.pipeline("release", home),
+            writers=(self.role_arn("pipeline", home),),
+        )
         self.deploy_role = deploy_role(
             self,
             "deploy-role",
             name=config.names.role("deploy", region),
             stack_name=config.deploy.stack_name,
             account_id=self.account_id,
-            statements=policy_statements(root, config.deploy.policy_file),
+            statements=self.deploy_statements(region, root),
             provider=self.provider,
+            permissions_boundary=self.deploy_boundary(region),
         )
         self.output("kms_key_arn", self.key.arn, "Key of this region's artifact store")
         self.output("artifact_bucket", self.artifact_bucket.bucket.bucket, "Artifact store of the home pipeline here")
@@ -80,13 +87,27 @@ class TargetStack(RelayStack):
         names = config.names
         provider, account = self.provider, self.account_id
         mode = config.trigger_mode(region)
-        trail_arn = f"arn:{self.partition}:cloudtrail:{region}:{account}:trail/{names.trail(region)}"
-        self.key = self.region_key(cloudtrail_trail_arn=trail_arn if mode is TriggerMode.CLOUDTRAIL else None)
-        # In `eventbridge` mode the bucket's own notifications are the event source; a trail needs none.
-        self.release_bucket = self.bucket(
-            "release-bucket", "release", self.key.arn, eventbridge_notifications=mode is TriggerMode.EVENTBRIDGE
+        trail_arn = self.trail_arn()
+        # The trigger's trail logs the release writes in `cloudtrail` mode; elsewhere an audit trail may.
+        audited = mode is not TriggerMode.CLOUDTRAIL and config.audit_mode == "cloudtrail"
+        self.key = self.region_key(
+            cloudtrail_trail_arn=trail_arn if mode is TriggerMode.CLOUDTRAIL or audited else None
         )
-        self.artifact_bucket = self.bucket("artifact-bucket", "artifacts", self.key.arn)
+        self.audit = self.audit_trail(self.key) if audited else None
+        # In `eventbridge` mode the bucket's own notifications are the event source; a trail needs none.
+        # Only replication (as the home region's replication role) writes the release here.
+        self.release_bucket = self.guarded_release_bucket(
+            "release-bucket",
+            self.key.arn,
+            writer=self.role_arn("replication", config.home_region),
+            eventbridge_notifications=mode is TriggerMode.EVENTBRIDGE,
+        )
+        self.artifact_bucket = self.guarded_artifact_bucket(
+            "artifact-bucket",
+            self.key.arn,
+            names.pipeline("deploy", region),
+            writers=(self.role_arn("pipeline", region),),
+        )
         deploy = config.deploy
         self.pipeline = RegionalPipeline(
             self,
@@ -95,7 +116,8 @@ class TargetStack(RelayStack):
                 common=self.pipeline_props("deploy", self.key.arn, self.release_bucket, self.artifact_bucket),
                 deploy_role_name=names.role("deploy", region),
                 deploy=stack_deploy(config),
-                deploy_statements=policy_statements(root, deploy.policy_file),
+                deploy_statements=self.deploy_statements(region, root),
+                permissions_boundary_arn=self.deploy_boundary(region),
             ),
             provider=provider,
         )
@@ -130,10 +152,3 @@ class TargetStack(RelayStack):
         self.output("deploy_stack_name", deploy.stack_name, "CloudFormation stack the pipeline deploys")
         self.output("trigger_mode", mode.value, "How a new release object starts the pipeline in this region")
         self.output("delivery", self.strategy.value, "How releases reach this region")
-
-
-def policy_statements(root: Path, policy_file: str | None) -> tuple[dict, ...]:
-    """Statements of the deploy policy file (validated with the configuration)."""
-    if not policy_file:
-        return ()
-    return tuple(json.loads((root / policy_file).read_text())["Statement"])

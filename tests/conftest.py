@@ -122,3 +122,17 @@ def prod() -> Synthesized:
         source={"provider": "codecommit", "connection_arn": None, "repository": "sample-app", "branch": "release/v2"},
     )
     return synthesize_shared("prod", config)
+
+
+@pytest.fixture(scope="session")
+def hardened() -> Synthesized:
+    """The AWS environment with every release-integrity option set: CloudTrail audit of release writes, key
+    administrators, a state key and a permissions boundary of the user's own."""
+    config = environment_config(
+        "prod",
+        audit={"release_writes": "cloudtrail"},
+        keys={"administrators": ["arn:aws:iam::111122223333:role/platform-admin"]},
+        state={"kms_key_id": "arn:aws:kms:eu-west-1:111122223333:alias/terraform-state"},
+        deploy={"permissions_boundary_arn": "arn:aws:iam::111122223333:policy/platform-boundary"},
+    )
+    return synthesize_shared("hardened", config)

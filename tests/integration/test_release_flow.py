@@ -16,7 +16,9 @@ import json
 import os
 import re
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from config import load_config
 from config.schema import DeliveryStrategy
@@ -435,3 +437,41 @@ def test_a_target_region_can_be_destroyed_and_redeployed_while_the_others_keep_w
     assert set(executions) == set(bespoke(deployed))
     assert deployed.deployed_label(rebuilt) == "v3"
     assert deployed.replica(rebuilt, version_id)["SSEKMSKeyId"] == target_key(deployed, rebuilt)
+
+
+def assumed_s3(release: Release, role_name: str, region: str):
+    """An S3 client acting as another role of the account (the emulator does not check trust policies, so
+    any of the app's roles can stand in for "someone else")."""
+    account = release.clients("sts", region).get_caller_identity()["Account"]
+    credentials = release.clients("sts", region).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{role_name}", RoleSessionName="not-a-release-writer"
+    )["Credentials"]
+    return boto3.client(
+        "s3",
+        region_name=region,
+        endpoint_url=release.config.emulator.endpoint,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
+@pytest.mark.usefixtures("settled")
+def test_another_role_cannot_write_a_release_and_starts_nothing(deployed: Release):
+    """The release write guard: a role that is not the build (home), the replication (targets) or a configured
+    publisher is refused the release object, in home and in a bespoke region, and nothing is deployed."""
+    home, region = deployed.config.home_region, bespoke(deployed)[0]
+    published = (deployed.published() or {}).get("VersionId")
+    before = execution_ids(deployed, region)
+    intruder = deployed.names.role("trigger", region)
+    for where, bucket in ((home, deployed.home_bucket()), (region, deployed.target_bucket(region))):
+        with pytest.raises(ClientError) as refused:
+            assumed_s3(deployed, intruder, where).put_object(
+                Bucket=bucket, Key=deployed.key, Body=release_zip("forged")
+            )
+        assert refused.value.response["Error"]["Code"] == "AccessDenied", where
+    # The positive control: a configured publisher's write starts exactly one execution, so had the refused
+    # write started one, it would show here too.
+    execution = await_execution(deployed, region, put_direct(deployed, region, "publisher"))
+    assert execution_ids(deployed, region) - before == {execution["pipelineExecutionId"]}
+    assert (deployed.published() or {}).get("VersionId") == published, "the home release did not change"

@@ -394,7 +394,9 @@ def test_target_stack_stands_alone_without_the_home_region(local, region):
     stack = local.stack(local.target(region))
     assert [p["region"] for p in stack["provider"]["aws"]] == [region]
     assert "terraform_remote_state" not in stack.get("data", {})
-    assert "eu-west-1" not in json.dumps(stack)
+    # The one name of home it holds: the replication role its release bucket lets write (a name, not a lookup).
+    writer = f"arn:aws:iam::{account_id(stack)}:role/relay-local-replication-eu-west-1"
+    assert "eu-west-1" not in json.dumps(stack).replace(writer, "")
 
 
 # --- secure defaults, everywhere --------------------------------------------------------------
@@ -405,13 +407,25 @@ def test_every_bucket_is_versioned_kms_encrypted_private_tls_only_and_expires_ol
         assert len(synth.stacks) == len(bucket_stacks(synth)) + 1
         for stack in bucket_stacks(synth):
             buckets = resources(stack, "aws_s3_bucket")
-            assert len(buckets) in (1, 2, 3)
+            assert len(buckets) in (1, 2, 3, 4)
             for kind in ("versioning", "server_side_encryption_configuration", "public_access_block", "policy"):
                 assert len(resources(stack, f"aws_s3_bucket_{kind}")) == len(buckets), kind
             for versioning in resources(stack, "aws_s3_bucket_versioning"):
                 assert versioning["versioning_configuration"]["status"] == "Enabled"
             for encryption in resources(stack, "aws_s3_bucket_server_side_encryption_configuration"):
                 rule = encryption["rule"][0]
+                bucket = one(
+                    [
+                        b
+                        for b in buckets
+                        if encryption["bucket"] == ref(stack, "aws_s3_bucket", "id", bucket=b["bucket"])
+                    ]
+                )
+                if bucket["tags"]["relay:role"] == "logs":
+                    # S3 delivers server access logs only to an SSE-S3 bucket: suppressed, with the reason
+                    assert rule["apply_server_side_encryption_by_default"] == {"sse_algorithm": "AES256"}
+                    assert "customer-key" in [s["rule"] for s in bucket["//"]["relay_suppressions"]]
+                    continue
                 assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms"
                 assert rule["apply_server_side_encryption_by_default"]["kms_master_key_id"] == ref(
                     stack, "aws_kms_key", "arn"
@@ -577,9 +591,16 @@ def test_native_region_stack_holds_only_the_artifact_store_and_the_deploy_role(l
     trust = json.loads(role["assume_role_policy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "cloudformation.amazonaws.com"}
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": account_id(stack)}}
-    deploy_policy = json.loads((PROJECT_ROOT / "app" / "sample" / "deploy-policy.json").read_text())
-    assert json.loads(one(resources(stack, "aws_iam_role_policy"))["policy"]) == deploy_policy
-    assert "eu-west-1" not in json.dumps(stack), "the native region's stack names nothing of home"
+    deploy_policy = json.loads(one(resources(stack, "aws_iam_role_policy"))["policy"])
+    assert [s["Resource"] for s in deploy_policy["Statement"]] == [
+        f"arn:aws:ssm:eu-central-1:{account_id(stack)}:parameter/relay-sample-app/*"
+    ], "the deploy policy's placeholders are filled for the region"
+    assert role["permissions_boundary"] == ref(
+        stack, "aws_iam_policy", "arn", name="relay-local-deploy-boundary-eu-central-1"
+    )
+    # The one name of home it holds: the home pipeline's role, the only writer of its artifact store.
+    writer = f"arn:aws:iam::{account_id(stack)}:role/relay-local-pipeline-eu-west-1"
+    assert "eu-west-1" not in json.dumps(stack).replace(writer, ""), "the native region's stack reads nothing of home"
 
 
 def test_home_pipeline_deploys_a_native_region_with_a_cross_region_cloudformation_action(local):
@@ -617,7 +638,8 @@ def test_home_pipeline_deploys_a_native_region_with_a_cross_region_cloudformatio
     assert by_sid["Artifactseucentral1"]["Resource"] == ["arn:aws:s3:::relay-local-artifacts-eu-central-1/*"]
     assert by_sid["UseKeyeucentral1"]["Resource"] == [f"arn:aws:kms:eu-central-1:{account}:key/*"]
     assert by_sid["UseKeyeucentral1"]["Condition"] == {
-        "ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/relay-local-eu-central-1"}
+        "ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/relay-local-eu-central-1"},
+        "StringEquals": {"kms:ViaService": "s3.eu-central-1.amazonaws.com"},
     }
     assert by_sid["DeployStackeucentral1"]["Resource"] == [
         f"arn:aws:cloudformation:eu-central-1:{account}:stack/relay-sample-app/*"
@@ -680,3 +702,203 @@ def test_a_pipeline_without_home_delivered_regions_keeps_one_store_and_no_deploy
     assert [s["name"] for s in pipeline["stage"]] == ["Source", "Package"]
     assert len(pipeline["artifact_store"]) == 1 and "region" not in pipeline["artifact_store"][0]
     assert "output_artifacts" not in pipeline["stage"][1]["action"][0]
+
+
+# --- release integrity: write guards, roles, keys, audit -----------------------------------------
+
+
+def guard_of(stack: dict, bucket: str, sid: str) -> dict:
+    policy = one(
+        [
+            p
+            for p in resources(stack, "aws_s3_bucket_policy")
+            if p["bucket"] == ref(stack, "aws_s3_bucket", "id", bucket=bucket)
+        ]
+    )
+    return one([s for s in json.loads(policy["policy"])["Statement"] if s["Sid"] == sid])
+
+
+GUARDED = [
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:ReplicateObject",
+    "s3:ReplicateDelete",
+    "s3:ReplicateTags",
+]
+
+
+def test_only_the_build_and_the_publishers_may_write_the_home_release_object(local, prod):
+    home = local.stack(local.home)
+    account = account_id(home)
+    guard = guard_of(home, "relay-local-release-eu-west-1", "ReleaseWriteGuard")
+    assert (guard["Effect"], guard["Principal"], guard["Action"]) == ("Deny", "*", GUARDED)
+    assert guard["Resource"] == "arn:aws:s3:::relay-local-release-eu-west-1/release/source.zip"
+    assert guard["Condition"] == {
+        "ArnNotEquals": {
+            "aws:PrincipalArn": [
+                f"arn:aws:iam::{account}:role/relay-local-build-eu-west-1",
+                "arn:aws:iam::000000000000:root",
+            ]
+        }
+    }
+    prod_home = prod.stack(prod.home)
+    writers = guard_of(prod_home, "example-org-relay-prod-release-eu-west-1", "ReleaseWriteGuard")["Condition"]
+    assert writers == {
+        "ArnNotEquals": {"aws:PrincipalArn": [f"arn:aws:iam::{account_id(prod_home)}:role/relay-prod-build-eu-west-1"]}
+    }, "no publishers unless configured"
+
+
+@pytest.mark.parametrize("region", TARGETS)
+def test_only_replication_and_the_publishers_may_write_a_bespoke_regions_release_object(local, region):
+    stack = local.stack(local.target(region))
+    guard = guard_of(stack, f"relay-local-release-{region}", "ReleaseWriteGuard")
+    assert guard["Resource"] == f"arn:aws:s3:::relay-local-release-{region}/release/source.zip"
+    assert guard["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == [
+        f"arn:aws:iam::{account_id(stack)}:role/relay-local-replication-eu-west-1",
+        "arn:aws:iam::000000000000:root",
+    ]
+
+
+def test_artifact_stores_are_written_only_by_their_pipelines_roles(local):
+    home, native = local.stack(local.home), local.stack(local.target(NATIVE_REGION))
+    bespoke = local.stack(local.target(EVENTBRIDGE_REGION))
+    role = "arn:aws:iam::{}:role/relay-local-{}"
+    cases = [
+        (home, "relay-local-artifacts-eu-west-1", "relay-local-release-", ["pipeline-eu-west-1", "build-eu-west-1"]),
+        (native, "relay-local-artifacts-eu-central-1", "relay-local-release-", ["pipeline-eu-west-1"]),
+        (bespoke, "relay-local-artifacts-eu-south-2", "relay-local-deploy-e", ["pipeline-eu-south-2"]),
+    ]
+    for stack, bucket, prefix, writers in cases:
+        guard = guard_of(stack, bucket, "ArtifactWriteGuard")
+        assert guard["Resource"] == f"arn:aws:s3:::{bucket}/{prefix}/*", "the pipeline's own artifact prefix"
+        assert guard["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == [
+            role.format(account_id(stack), w) for w in writers
+        ]
+
+
+def test_every_bucket_is_tagged_with_its_role(local, prod):
+    for synth in (local, prod):
+        for stack in bucket_stacks(synth):
+            for bucket in resources(stack, "aws_s3_bucket"):
+                role = bucket["tags"]["relay:role"]
+                assert role in ("release", "artifacts", "trail", "logs"), bucket["bucket"]
+                assert f"-{role}-" in bucket["bucket"], bucket["bucket"]
+
+
+def test_replication_role_is_assumed_by_s3_only_for_the_release_bucket_and_deletes_only_when_configured(local, prod):
+    replication = local.stack(local.replication)
+    role = one([r for r in resources(replication, "aws_iam_role") if r["name"] == "relay-local-replication-eu-west-1"])
+    trust = json.loads(role["assume_role_policy"])["Statement"][0]
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": account_id(replication)},
+        "ArnLike": {"aws:SourceArn": "arn:aws:s3:::relay-local-release-eu-west-1"},
+    }
+    write = statements_of(replication)["WriteReplicas"]
+    assert write["Action"] == ["s3:ReplicateObject", "s3:ReplicateTags"], "delete markers do not replicate in local"
+    assert "s3:ReplicateDelete" in statements_of(prod.stack(prod.replication))["WriteReplicas"]["Action"]
+
+
+def test_role_key_statements_hold_only_through_s3_or_codebuild(local):
+    for stack in all_stacks(local):
+        for sid, statement in statements_of(stack).items():
+            if sid.startswith("UseKey"):
+                via = statement["Condition"]["StringEquals"]["kms:ViaService"]
+                services = {v.split(".")[0] for v in (via if isinstance(via, list) else [via])}
+                assert services <= {"s3", "codebuild"}, (sid, via)
+
+
+def test_cloudwatch_logs_may_use_the_home_key_only_for_the_build_log_groups(local):
+    home = local.stack(local.home)
+    key = one(resources(home, "aws_kms_key"))
+    logs = one([s for s in json.loads(key["policy"])["Statement"] if s["Sid"] == "AllowCloudWatchLogs"])
+    account = account_id(home)
+    assert logs["Condition"] == {
+        "ArnEquals": {
+            "kms:EncryptionContext:aws:logs:arn": [
+                f"arn:aws:logs:eu-west-1:{account}:log-group:/aws/codebuild/relay-local-package-eu-west-1",
+                f"arn:aws:logs:eu-west-1:{account}:log-group:/aws/codebuild/relay-local-deploy-ca-west-1",
+            ]
+        }
+    }
+    for stack in all_stacks(local):
+        for group in resources(stack, "aws_cloudwatch_log_group"):
+            assert group["retention_in_days"] == 90 and group["kms_key_id"]
+
+
+def test_every_deploy_role_has_the_default_boundary_which_keeps_the_release_path_out_of_reach(local):
+    boundaries = 0
+    for stack in all_stacks(local):
+        for role in resources(stack, "aws_iam_role"):
+            if not role["name"].startswith("relay-local-deploy-"):
+                continue
+            region = role["name"].removeprefix("relay-local-deploy-")
+            name = f"relay-local-deploy-boundary-{region}"
+            assert role["permissions_boundary"] == ref(stack, "aws_iam_policy", "arn", name=name)
+            boundary = one([p for p in resources(stack, "aws_iam_policy") if p["name"] == name])
+            by_sid = {s["Sid"]: s for s in json.loads(boundary["policy"])["Statement"]}
+            assert by_sid["NotTheAppsOwnIdentities"]["Resource"] == [
+                f"arn:aws:iam::{account_id(stack)}:role/relay-local-*",
+                f"arn:aws:iam::{account_id(stack)}:policy/relay-local-*",
+            ]
+            assert by_sid["NewIdentitiesKeepThisBoundary"]["Condition"] == {
+                "StringNotEquals": {"iam:PermissionsBoundary": f"arn:aws:iam::{account_id(stack)}:policy/{name}"}
+            }
+            assert by_sid["NotTheAppsKeys"]["Condition"] == {
+                "ForAnyValue:StringLike": {"kms:ResourceAliases": "alias/relay-local-*"}
+            }
+            assert [s["rule"] for s in boundary["//"]["relay_suppressions"]] == [
+                "wildcard-resource-write",
+                "CKV_AWS_62",
+                "CKV_AWS_63",
+                "CKV2_AWS_40",
+            ]
+            boundaries += 1
+    assert boundaries == 4, "two bespoke regions, one native and one remote"
+
+
+def test_release_writes_are_audited_with_access_logs_by_default_on_aws(prod):
+    for stack in bucket_stacks(prod):
+        release = [b["bucket"] for b in resources(stack, "aws_s3_bucket") if b["tags"]["relay:role"] == "release"]
+        logs = [b["bucket"] for b in resources(stack, "aws_s3_bucket") if b["tags"]["relay:role"] == "logs"]
+        assert len(release) == len(logs) == 1
+        logging = one(resources(stack, "aws_s3_bucket_logging"))
+        assert logging["bucket"] == ref(stack, "aws_s3_bucket", "id", bucket=release[0])
+        assert (logging["target_bucket"], logging["target_prefix"]) == (logs[0], f"{release[0]}/")
+        delivery = guard_of(stack, logs[0], "S3ServerAccessLogs")
+        assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+        assert delivery["Condition"]["ArnLike"] == {"aws:SourceArn": f"arn:aws:s3:::{release[0]}"}
+
+
+def test_the_emulator_environment_audits_nothing_and_cloudtrail_audit_adds_a_trail_per_region(local, hardened):
+    assert not any(
+        resources(s, "aws_s3_bucket_logging") or resources(s, "aws_cloudtrail") for s in [local.stack(local.home)]
+    )
+    for stack in bucket_stacks(hardened):
+        trail = one(resources(stack, "aws_cloudtrail"))
+        selectors = trail["advanced_event_selector"][0]["field_selector"]
+        assert {"field": "readOnly", "equals": ["false"]} in selectors
+        assert not resources(stack, "aws_s3_bucket_logging")
+
+
+def test_key_administrators_administer_and_iam_policies_only_use_the_keys(hardened, prod):
+    for stack in bucket_stacks(hardened):
+        policy = json.loads(one(resources(stack, "aws_kms_key"))["policy"])
+        by_sid = {s["Sid"]: s for s in policy["Statement"]}
+        assert by_sid["KeyAdministration"]["Principal"] == {"AWS": ["arn:aws:iam::111122223333:role/platform-admin"]}
+        assert not [a for a in by_sid["KeyAdministration"]["Action"] if a in ("kms:Decrypt", "kms:Encrypt")]
+        assert "kms:*" not in json.dumps(by_sid["EnableIamPoliciesForKeyUse"]["Action"])
+    default = json.loads(one(resources(prod.stack(prod.home), "aws_kms_key"))["policy"])["Statement"][0]
+    assert (default["Sid"], default["Action"]) == ("EnableIamPolicies", "kms:*")
+
+
+def test_state_key_and_a_boundary_of_the_users_own(hardened):
+    home = hardened.stack(hardened.home)
+    assert (
+        home["terraform"]["backend"]["s3"]["kms_key_id"] == "arn:aws:kms:eu-west-1:111122223333:alias/terraform-state"
+    )
+    assert not any(resources(s, "aws_iam_policy") for s in all_stacks(hardened))
+    for stack in all_stacks(hardened):
+        for role in resources(stack, "aws_iam_role"):
+            if role["name"].startswith("relay-prod-deploy-"):
+                assert role["permissions_boundary"] == "arn:aws:iam::111122223333:policy/platform-boundary"
