@@ -53,7 +53,9 @@ accepts; it works whether or not the emulator runs. LocalStack gets the folder a
 
 Launch settings: `CFN_IGNORE_UNSUPPORTED_RESOURCE_TYPES=0` unless the caller's environment sets
 it, so that CloudFormation fails a stack with a resource type LocalStack cannot create instead
-of reporting CREATE_COMPLETE for a resource that does not exist. `PERSISTENCE=0`: the emulator
+of reporting CREATE_COMPLETE for a resource that does not exist. `PROVIDER_OVERRIDE_DYNAMODB=relay`
+and `PROVIDER_OVERRIDE_DYNAMODBSTREAMS=relay`: the plugin's moto-backed DynamoDB and DynamoDB Streams
+(LocalStack's DynamoDB downloads DynamoDB Local at first use). `PERSISTENCE=0`: the emulator
 keeps its state in memory, and `stop` discards it.
 
 Importable API (for the tools, the plugin suite and the benchmark)::
@@ -513,6 +515,10 @@ class Emulator:
                 "DISABLE_EVENTS": "1",  # no analytics calls
                 "LOCALSTACK_TELEMETRY": "0",
                 "EAGER_SERVICE_LOADING": "0",
+                # the plugin's moto-backed DynamoDB (with global tables): LocalStack's own downloads
+                # DynamoDB Local and Java at first use, impossible offline
+                "PROVIDER_OVERRIDE_DYNAMODB": "relay",
+                "PROVIDER_OVERRIDE_DYNAMODBSTREAMS": "relay",  # moto's, reading that DynamoDB's streams
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -601,6 +607,9 @@ class Emulator:
         # What a previous run left in its temporary folder is of no use to a new one (PERSISTENCE=0).
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir(parents=True)
+        # plux's entry point index: one built before the plugin gained an entry point was seen to hide it
+        # (e.g. dynamodb:relay, so that LocalStack fell back to its downloading provider); rebuilt in ~0.1 s
+        shutil.rmtree(self.cache / "plux", ignore_errors=True)
         self.filesystem.mkdir(parents=True, exist_ok=True)
         try:  # keep one previous log when the current one has grown large
             if self.log.stat().st_size > 20 * 1024 * 1024:

@@ -17,6 +17,10 @@ Adds to the open-source LocalStack core what relay's cross-region delivery pipel
 * ``cloudtrail``     - moto's CloudTrail with its bucket check pointed at LocalStack's S3;
 * ``trail_events``   - S3 data events of logging trails: EventBridge events and log files;
 * ``cloudformation`` - stacks with a resource type LocalStack cannot create fail, naming it;
+* ``ecr``            - ECR (not in the community edition): moto's, with ECR's digests, immutable
+  tags and registry replication of images into every destination region;
+* ``dynamodb``       - DynamoDB and DynamoDB Streams from moto (LocalStack's downloads DynamoDB
+  Local), with global tables 2019.11.21 and last-writer-wins item replication;
 * ``network``        - makes the gateway bind to the host in GATEWAY_LISTEN (127.0.0.1);
 * ``storage``        - keeps S3 object bodies in the emulator's own folder, not a fixed /tmp path;
 * ``providers``      - LocalStack service plugins (entry points) for the services above;

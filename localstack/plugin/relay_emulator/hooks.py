@@ -21,6 +21,7 @@ def relay_emulator_install():
         events_target,
         network,
         replication,
+        secrets_replicas,
         storage,
         trail_events,
         write_guard,
@@ -35,6 +36,7 @@ def relay_emulator_install():
     trail_events.install()
     cloudformation.install()
     pushes.register()
+    secrets_replicas.install()
     LOG.info(
         "relay emulator plugin installed (S3 replication, bucket policy Deny statements, CodePipeline event "
         "target, CloudTrail data events, CloudFormation unsupported-type guard, git push route)"

@@ -86,3 +86,34 @@ def codeconnections():
 
     provider = CodeConnectionsProvider()
     return Service.for_provider(provider, dispatch_table_factory=lambda p: _moto_fallback_table(p, False))
+
+
+@aws_provider(api="ecr")
+def ecr():
+    from relay_emulator.ecr import ECRProvider
+
+    # not in LocalStack's community edition: moto's ECR, with PutImage, CreateRepository and
+    # PutReplicationConfiguration, DescribeImageReplicationStatus of our own (digests, immutable
+    # tags, registry replication: ecr.py)
+    provider = ECRProvider()
+    return Service.for_provider(provider, dispatch_table_factory=_moto_fallback_table)
+
+
+@aws_provider(api="dynamodb", name="relay")
+def dynamodb():
+    from relay_emulator.dynamodb import DynamoDBProvider, dispatch_table
+
+    # LocalStack's community DynamoDB downloads DynamoDB Local and Java at first use (impossible
+    # offline); the launcher selects this one with PROVIDER_OVERRIDE_DYNAMODB=relay: moto's
+    # DynamoDB plus global tables 2019.11.21 and their item replication (dynamodb.py)
+    return Service.for_provider(DynamoDBProvider(), dispatch_table_factory=dispatch_table)
+
+
+@aws_provider(api="dynamodbstreams", name="relay")
+def dynamodbstreams():
+    # moto's DynamoDB Streams reads the stream records of moto's tables, those of the DynamoDB above
+    # (replicated writes included, as in AWS); selected with PROVIDER_OVERRIDE_DYNAMODBSTREAMS=relay
+    from relay_emulator.dynamodb import streams_dispatch_table
+
+    provider = _MotoOnly("dynamodbstreams", "2012-08-10")
+    return Service.for_provider(provider, dispatch_table_factory=streams_dispatch_table)
