@@ -76,6 +76,17 @@ class Ticket:
             self.statuses[(self.region, self.registry)] = (status, failure)
 
 
+def _repository(backend, name: str, registry: str):
+    """The named repository of the registry (ECR's RepositoryNotFoundException otherwise)."""
+    repo = backend.repositories.get(name)
+    if repo is None or repo.registry_id != registry:
+        raise err(
+            "RepositoryNotFoundException",
+            f"The repository with name '{name}' does not exist in the registry with id '{registry}'",
+        )
+    return repo
+
+
 def _images(repo) -> dict[str, list[str]]:
     return {image.get_image_digest(): list(image.image_tags) for image in repo.images}
 
@@ -216,12 +227,7 @@ class ECRProvider:
                 f"The image digest '{given}' does not match the digest '{digest}' of the manifest",
             )
         with _LOCK:
-            repo = backend.repositories.get(name)
-            if repo is None or repo.registry_id != registry:
-                raise err(
-                    "RepositoryNotFoundException",
-                    f"The repository with name '{name}' does not exist in the registry with id '{registry}'",
-                )
+            repo = _repository(backend, name, registry)
             outcome, _ = core.put_image_outcome(_images(repo), digest, tag, _is_immutable(repo, tag))
             if outcome == core.TAG_IMMUTABLE:
                 raise err(
@@ -283,12 +289,7 @@ class ECRProvider:
         registry = request.get("registryId") or context.account_id
         wanted = request["imageId"]
         with _LOCK:
-            repo = backend.repositories.get(name)
-            if repo is None or repo.registry_id != registry:
-                raise err(
-                    "RepositoryNotFoundException",
-                    f"The repository with name '{name}' does not exist in the registry with id '{registry}'",
-                )
+            repo = _repository(backend, name, registry)
             image = next(
                 (
                     i
