@@ -199,17 +199,25 @@ def pipeline_build_project(
     kms_key_arn: str,
     buildspec: str,
     variables: Mapping[str, str],
-    log_group: aws.cloudwatch_log_group.CloudwatchLogGroup,
     log_group_name: str,
+    log_retention_days: int,
     image: str,
     timeout_minutes: int,
     provider: aws.provider.AwsProvider,
-) -> aws.codebuild_project.CodebuildProject:
-    """A CodeBuild project run by a pipeline's CodeBuild action: its source and artifacts are the pipeline's,
-    it runs `buildspec` (YAML text) on a small Linux image with `variables`, encrypts with the region's key
-    and logs to `log_group` (named `log_group_name`), which it is created after."""
+) -> tuple[aws.cloudwatch_log_group.CloudwatchLogGroup, aws.codebuild_project.CodebuildProject]:
+    """A CodeBuild project run by a pipeline's CodeBuild action (construct id `id`) and its log group (id
+    `logs`, encrypted with the region's key): its source and artifacts are the pipeline's, it runs
+    `buildspec` (YAML text) on a small Linux image with `variables` and encrypts with the region's key."""
+    log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
+        scope,
+        "logs",
+        provider=provider,
+        name=log_group_name,
+        retention_in_days=log_retention_days,
+        kms_key_id=kms_key_arn,
+    )
     cb = aws.codebuild_project
-    return cb.CodebuildProject(
+    project = cb.CodebuildProject(
         scope,
         id,
         provider=provider,
@@ -236,3 +244,4 @@ def pipeline_build_project(
         ),
         depends_on=[log_group],
     )
+    return log_group, project

@@ -66,14 +66,6 @@ class ReleasePipeline(Construct):
         repository_arn = f"{arn}:codecommit:{c.region}:{c.account_id}:{p.repository}"
         artifacts = f"{c.artifact_bucket_arn}/*"
 
-        self.log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
-            self,
-            "logs",
-            provider=provider,
-            name=p.log_group_name,
-            retention_in_days=p.log_retention_days,
-            kms_key_id=c.kms_key_arn,
-        )
         self.build_role = iam.ServiceRole(
             self,
             "build-role",
@@ -89,7 +81,7 @@ class ReleasePipeline(Construct):
             ],
             provider=provider,
         )
-        self.project = pipeline_build_project(
+        self.log_group, self.project = pipeline_build_project(
             self,
             "build",
             name=p.project_name,
@@ -102,8 +94,8 @@ class ReleasePipeline(Construct):
                 "RELEASE_KEY": c.release_object_key,
                 "RELEASE_KMS_KEY_ARN": c.kms_key_arn,
             },
-            log_group=self.log_group,
             log_group_name=p.log_group_name,
+            log_retention_days=p.log_retention_days,
             image=p.build_image,
             timeout_minutes=15,
             provider=provider,

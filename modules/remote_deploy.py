@@ -105,14 +105,6 @@ class RemoteDeploy(Construct):
             provider=provider,
             permissions_boundary=p.permissions_boundary_arn,
         )
-        self.log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
-            self,
-            "logs",
-            provider=provider,
-            name=p.log_group_name,
-            retention_in_days=p.log_retention_days,
-            kms_key_id=p.kms_key_arn,
-        )
         self.build_role = iam.ServiceRole(
             self,
             "build-role",
@@ -140,7 +132,7 @@ class RemoteDeploy(Construct):
         }
         if p.deploy.capabilities:
             variables["CAPABILITIES"] = " ".join(p.deploy.capabilities)
-        self.project = pipeline_build_project(
+        self.log_group, self.project = pipeline_build_project(
             self,
             "build",
             name=p.project_name,
@@ -149,8 +141,8 @@ class RemoteDeploy(Construct):
             kms_key_arn=p.kms_key_arn,
             buildspec=p.buildspec,
             variables=variables,
-            log_group=self.log_group,
             log_group_name=p.log_group_name,
+            log_retention_days=p.log_retention_days,
             image=p.build_image,
             timeout_minutes=60,
             provider=provider,
