@@ -21,6 +21,8 @@ Adds to the open-source LocalStack core what relay's cross-region delivery pipel
   tags and registry replication of images into every destination region;
 * ``dynamodb``       - DynamoDB and DynamoDB Streams from moto (LocalStack's downloads DynamoDB
   Local), with global tables 2019.11.21 and last-writer-wins item replication;
+* ``ec2_rules``      - security group rules that reference a group keep their description;
+* ``kms_replicas``   - Multi-Region replica keys keep their ReplicateKey request's policy and tags;
 * ``network``        - makes the gateway bind to the host in GATEWAY_LISTEN (127.0.0.1);
 * ``storage``        - keeps S3 object bodies in the emulator's own folder, not a fixed /tmp path;
 * ``providers``      - LocalStack service plugins (entry points) for the services above;

@@ -18,7 +18,9 @@ LOG = logging.getLogger(__name__)
 def relay_emulator_install():
     from relay_emulator import (
         cloudformation,
+        ec2_rules,
         events_target,
+        kms_replicas,
         network,
         replication,
         secrets_replicas,
@@ -37,7 +39,10 @@ def relay_emulator_install():
     cloudformation.install()
     pushes.register()
     secrets_replicas.install()
+    ec2_rules.install()
+    kms_replicas.install()
     LOG.info(
         "relay emulator plugin installed (S3 replication, bucket policy Deny statements, CodePipeline event "
-        "target, CloudTrail data events, CloudFormation unsupported-type guard, git push route)"
+        "target, CloudTrail data events, CloudFormation unsupported-type guard, git push route, EC2 rule descriptions, "
+        "KMS replica policy and tags)"
     )
