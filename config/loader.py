@@ -14,6 +14,7 @@ every field that is valid by itself even when others are not.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,16 +28,20 @@ from config import deploy_policy
 from config.naming import InvalidName, Names
 from config.paths import PROJECT_ROOT
 from config.schema import (
+    ASN_RANGES,
     DeliveryStrategy,
+    NetworkRegionConfig,
     PolicyException,
     PrincipalArn,
     RelayConfig,
     RelayContext,
+    SecretConfig,
     SourceProvider,
     TriggerMode,
     arn_partition,
     arn_region,
     connection_region,
+    default_asn,
 )
 from regions import catalog, delivery
 
@@ -510,13 +515,219 @@ def _check_principals(settings: Mapping[str, Any], loc: Loc, home: str) -> list[
     return problems
 
 
+NETWORK_REGIONS = ("platform", "network", "regions")
+"""Where the per-region networks of the platform are configured."""
+
+
+def _platform_targets(chosen: list[str] | None, home: str, targets: list[str]) -> tuple[list[Problem], list[str]]:
+    """`platform.regions` must name target regions; returns the problems and the platform targets in target order."""
+    problems = []
+    for index, region in enumerate(chosen or []):
+        if region == home:
+            why = "is the home region, which always has a platform; list target regions only"
+        elif region not in targets:
+            allowed = ", ".join(target for target in targets if target != home)
+            why = (
+                f"is not a target region; allowed: {allowed} (or switch the platform off with "
+                '{"platform": {"enabled": false}})'
+            )
+        else:
+            continue
+        problems.append(Problem((("platform", "regions", index),), f"{region!r} {why}"))
+    return problems, [region for region in targets if region != home and (chosen is None or region in chosen)]
+
+
+def _check_network_entries(raw: Mapping[str, Any], regions: list[str]) -> list[Problem]:
+    """One `platform.network.regions` entry for every platform region, and none for another region."""
+    problems = [
+        Problem(
+            ((*NETWORK_REGIONS, region),),
+            f"{region!r} is not a platform region; allowed: {', '.join(regions)} (an override removes the entry "
+            f'with {{"platform": {{"network": {{"regions": {{"{region}": null}}}}}}}})',
+        )
+        for region in raw
+        if region not in regions
+    ]
+    problems += [
+        Problem(
+            ((*NETWORK_REGIONS, region),),
+            f"is required: {region!r} is a platform region, so it needs its network's CIDR block, e.g. "
+            f'{{"{region}": {{"cidr": "10.{10 * (index + 1) % 256}.0.0/16"}}}}, overlapping no other region\'s',
+        )
+        for index, region in enumerate(regions)
+        if region not in raw
+    ]
+    return problems
+
+
+def _check_az_counts(networks: Mapping[str, NetworkRegionConfig], default: Any) -> list[Problem]:
+    """A network spans no more Availability Zones than its region offers a new account (regions.catalog)."""
+    problems = []
+    for region, entry in networks.items():
+        own = entry.az_count is not None
+        wanted = entry.az_count if own else default
+        if wanted is _UNSET or wanted <= (offered := catalog.availability_zones(region)):
+            continue
+        loc = (*NETWORK_REGIONS, region, "az_count") if own else ("platform", "network", "az_count")
+        fix = (
+            f"set its az_count to {offered} or fewer"
+            if own
+            else f'lower network.az_count to {offered}, or give {region} its own {{"az_count": {offered}}}'
+        )
+        problems.append(
+            Problem(
+                (loc,),
+                f"{region!r} offers {offered} Availability Zones to most accounts (regions/catalog.py), so its "
+                f"network cannot span {wanted}: {fix}",
+            )
+        )
+    return problems
+
+
+def _check_zone_ids(networks: Mapping[str, NetworkRegionConfig], default: Any) -> list[Problem]:
+    """Pinned zones name exactly as many zones as the network spans (an entry's own az_count is checked by
+    the model)."""
+    problems = []
+    for region, entry in networks.items():
+        if entry.zone_ids is None or entry.az_count is not None or default is _UNSET:
+            continue
+        if len(entry.zone_ids) != default:
+            problems.append(
+                Problem(
+                    ((*NETWORK_REGIONS, region, "zone_ids"),),
+                    f"names {len(entry.zone_ids)} zones; the network spans network.az_count = {default}: name "
+                    f"{default} zone IDs, or give {region} its own az_count (2 or 3) and as many zone IDs",
+                )
+            )
+    return problems
+
+
+def _check_overlaps(networks: Mapping[str, NetworkRegionConfig]) -> list[Problem]:
+    """No two platform regions' CIDR blocks overlap: each transit gateway routes a peer's block to it."""
+    problems = []
+    regions = list(networks)
+    for index, first in enumerate(regions):
+        for second in regions[index + 1 :]:
+            a, b = networks[first].cidr, networks[second].cidr
+            if ipaddress.ip_network(a).overlaps(ipaddress.ip_network(b)):
+                problems.append(
+                    Problem(
+                        ((*NETWORK_REGIONS, first, "cidr"), (*NETWORK_REGIONS, second, "cidr")),
+                        f"{a} ({first}) overlaps {b} ({second}); the transit gateways route each region's block "
+                        "to that region, so every platform region needs a range of its own",
+                    )
+                )
+    return problems
+
+
+def _check_asns(networks: Mapping[str, NetworkRegionConfig]) -> list[Problem]:
+    """Every platform region's transit gateway has its own ASN (set, or the region's default)."""
+    by_asn: dict[int, list[str]] = {}
+    for region, entry in networks.items():
+        by_asn.setdefault(entry.asn if entry.asn is not None else default_asn(region), []).append(region)
+    ranges = " or ".join(f"{low}-{high}" for low, high in ASN_RANGES)
+    problems = []
+    for asn, regions in by_asn.items():
+        if len(regions) < 2:
+            continue
+        how = ", ".join(f"{r} ({'set' if networks[r].asn is not None else 'default'})" for r in regions)
+        problems.append(
+            Problem(
+                tuple((*NETWORK_REGIONS, region, "asn") for region in regions),
+                f"ASN {asn} is used by {how}; each transit gateway needs its own: set asn ({ranges}) on all "
+                "but one of them",
+            )
+        )
+    return problems
+
+
+def _check_rotations(settings: Mapping[str, Any], home: str) -> list[Problem]:
+    """A rotation function is in the home region (Secrets Manager invokes it from the secret's own region)."""
+    raw = _raw(settings, ("platform", "secrets"))
+    adapter = TypeAdapter(SecretConfig)
+    problems = []
+    for index, value in enumerate(raw if isinstance(raw, list) else []):
+        try:
+            secret = adapter.validate_python(value)
+        except ValidationError:
+            continue
+        if secret.rotation is None:
+            continue
+        arn = secret.rotation.lambda_arn
+        partition = catalog.partitions()[home]
+        if arn_region(arn) != home or arn_partition(arn) != partition:
+            problems.append(
+                Problem(
+                    (("platform", "secrets", index, "rotation", "lambda_arn"),),
+                    f"the function is in {arn_region(arn)!r} ({arn_partition(arn)}) but the secret is in the home "
+                    f"region {home!r}; Secrets Manager invokes a rotation function of the secret's own region: "
+                    f"use one in {home!r}",
+                )
+            )
+    return problems
+
+
+def _check_platform(
+    settings: Mapping[str, Any], valid: Callable[..., Any], home: str, targets: list[str]
+) -> tuple[list[Problem], list[str] | None]:
+    """The rules of an enabled platform that combine its fields with the regions; returns the problems and the
+    platform regions (home first), None when they are not known. A disabled platform is not checked further."""
+    if valid("platform", "enabled") is not True:
+        return [], None
+    chosen = valid("platform", "regions")
+    if chosen is _UNSET:
+        return [], None
+    problems, platform_targets = _platform_targets(chosen, home, targets)
+    regions = [home, *platform_targets]
+    raw = _raw(settings, NETWORK_REGIONS)
+    raw = raw if isinstance(raw, Mapping) else {}
+    # Which entries belong is unknown while platform.regions is wrong (reported there or by the model).
+    if not problems and (chosen is None or len(set(chosen)) == len(chosen)):
+        problems += _check_network_entries(raw, regions)
+    entries = _valid_entries(settings, NETWORK_REGIONS, NetworkRegionConfig)
+    networks = {region: entries[region] for region in regions if entries.get(region, _UNSET) is not _UNSET}
+    problems += _check_az_counts(networks, valid("platform", "network", "az_count"))
+    problems += _check_zone_ids(networks, valid("platform", "network", "az_count"))
+    problems += _check_overlaps(networks)
+    problems += _check_asns(networks)
+    problems += _check_rotations(settings, home)
+    return problems, regions
+
+
+def _platform_names(valid: Callable[..., Any], regions: list[str] | None) -> dict[str, list[str]] | None:
+    """The names `Names.platform_all` computes, from the platform settings that are valid."""
+    if not regions:
+        return None
+
+    def listed(*loc: str) -> list[Any]:
+        value = valid("platform", *loc)
+        return [] if value is _UNSET else value
+
+    return {
+        "regions": regions,
+        "secrets": [secret.name for secret in listed("secrets")],
+        "repositories": listed("images", "repositories"),
+        "tables": [table.name for table in listed("data", "tables")],
+    }
+
+
 def _check_names(
-    names: Names, home: str, decided: Mapping[str, DeliveryStrategy], *, connection: bool
+    names: Names,
+    home: str,
+    decided: Mapping[str, DeliveryStrategy],
+    *,
+    connection: bool,
+    platform: Mapping[str, list[str]] | None = None,
 ) -> list[Problem]:
     # Names embed the regions and depend on each region's strategy; a region without a decision (unknown,
     # undeliverable or with an invalid request) is reported on its own and would only add noise here.
     try:
-        names.all_for(home, {region: strategy.value for region, strategy in decided.items()}, connection=connection)
+        names.all_for(
+            home,
+            {region: strategy.value for region, strategy in decided.items()},
+            connection=connection,
+            platform=platform,
+        )
     except InvalidName as error:
         return [Problem((("app",), ("environment",), ("namespace",)), str(error))]
     return []
@@ -562,12 +773,22 @@ def _cross_field_problems(settings: Mapping[str, Any], root: Path) -> list[Probl
     if home_known:
         problems += _check_principals(settings, ("release", "publishers"), home)
         problems += _check_principals(settings, ("keys", "administrators"), home)
+    platform_regions = None
+    if home_known and targets is not _UNSET:
+        found, platform_regions = _check_platform(settings, valid, home, targets)
+        problems += found
     parts = (valid("app"), valid("environment"), valid("namespace"))
     if home_known and targets is not _UNSET and _UNSET not in parts:
         creates_connection = (
             valid("source", "provider") is SourceProvider.CONNECTION and valid("source", "connection_arn") is None
         )
-        problems += _check_names(Names(*parts), home, decided, connection=creates_connection)
+        problems += _check_names(
+            Names(*parts),
+            home,
+            decided,
+            connection=creates_connection,
+            platform=_platform_names(valid, platform_regions),
+        )
     return problems
 
 

@@ -11,6 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 # (limit, pattern) per kind of name; from the AWS service quotas and API references.
+PLATFORM_TAG = "relay:platform"
+"""Tag on each region's transit gateway (value :meth:`Names.platform_tag`): how the peering stacks find them."""
+
 LIMITS: dict[str, tuple[int, str]] = {
     "bucket": (63, r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"),
     "connection": (32, r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
@@ -19,8 +22,13 @@ LIMITS: dict[str, tuple[int, str]] = {
     "pipeline": (100, r"^[A-Za-z0-9.@_-]+$"),
     "codebuild_project": (150, r"^[A-Za-z0-9][A-Za-z0-9_-]+$"),
     "event_rule": (64, r"^[.\-_A-Za-z0-9]+$"),
+    "ecr_repository": (256, r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$"),
+    "dynamodb_table": (255, r"^[A-Za-z0-9_.-]{3,255}$"),
     "kms_alias": (256, r"^alias/[A-Za-z0-9/_-]+$"),
     "log_group": (512, r"^[.\-_/#A-Za-z0-9]+$"),
+    "secret": (512, r"^[A-Za-z0-9/_+=.@-]+$"),
+    "ssm_parameter": (1011, r"^/[A-Za-z0-9_.\-/]+$"),
+    "name_tag": (256, r"^[\w .:/=+@-]+$"),
     "stack": (128, r"^[A-Za-z][A-Za-z0-9-]*$"),
     "trail": (128, r"^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$"),
 }
@@ -131,12 +139,94 @@ class Names:
         """Terraform stack of the replication from the home region to the targets (in the home region)."""
         return self._check("stack", f"{self._base}-replication")
 
+    def platform_stack(self, region: str) -> str:
+        """Terraform stack of one region's platform (network, transit gateway, images, parameters)."""
+        return self._check("stack", f"{self._base}-platform-{region}")
+
+    def platform_global_stack(self) -> str:
+        """Terraform stack, created from the home region, of what spans regions (multi-Region key, replicated
+        secrets, global tables, image replication)."""
+        return self._check("stack", f"{self._base}-platform")
+
+    def peering_stack(self, region: str) -> str:
+        """Terraform stack of the transit gateway peering between one platform target region and home."""
+        return self._check("stack", f"{self._base}-peering-{region}")
+
+    def network(self, region: str) -> str:
+        """Name tag prefix of one region's network resources, `<app>-<env>-<region>`."""
+        return self._check("name_tag", f"{self._base}-{region}")
+
+    def platform_tag(self) -> str:
+        """Value of the `relay:platform` tag that finds the transit gateways by tag, `<app>-<env>`."""
+        return self._check("name_tag", self._base)
+
+    def platform_kms_alias(self, region: str) -> str:
+        """Alias of one region's platform key (network flow logs, image repositories, parameters)."""
+        return self._check("kms_alias", f"alias/{self._base}-platform-{region}")
+
+    def data_kms_alias(self) -> str:
+        """Alias of the multi-Region key (primary in home, replicas in the targets) of secrets and tables."""
+        return self._check("kms_alias", f"alias/{self._base}-data")
+
+    def secret(self, name: str) -> str:
+        """Secrets Manager secret `<app>/<env>/<name>` (the same name in every replica region)."""
+        return self._check("secret", f"{self.app}/{self.environment}/{name}")
+
+    def repository(self, name: str) -> str:
+        """ECR repository `<app>-<env>/<name>` (the same name in every region it replicates to)."""
+        return self._check("ecr_repository", f"{self._base}/{name}")
+
+    def repository_prefix(self) -> str:
+        """The prefix of every ECR repository of this app and environment (the replication rule's filter)."""
+        return f"{self._base}/"
+
+    def table(self, name: str) -> str:
+        """DynamoDB global table `<app>-<env>-<name>` (the same name in every replica region)."""
+        return self._check("dynamodb_table", f"{self._base}-{name}")
+
+    def flow_log_group(self, region: str) -> str:
+        """CloudWatch Logs group of one region's VPC flow logs."""
+        return self._check("log_group", f"/{self.app}/{self.environment}/flow-logs/{region}")
+
+    def parameter_prefix(self) -> str:
+        """SSM parameter path under which each platform stack publishes what the application tier reads."""
+        return self._check("ssm_parameter", f"/{self.app}/{self.environment}/platform")
+
+    def platform_all(
+        self,
+        regions: Sequence[str],
+        *,
+        secrets: Sequence[str] = (),
+        repositories: Sequence[str] = (),
+        tables: Sequence[str] = (),
+    ) -> list[str]:
+        """Every name of the regional platform: `regions` is home first, then the platform targets."""
+        if not regions:
+            return []
+        names = [self.platform_global_stack(), self.data_kms_alias(), self.parameter_prefix(), self.platform_tag()]
+        for index, region in enumerate(regions):
+            names += [self.platform_stack(region), self.platform_kms_alias(region), self.network(region)]
+            names += [self.flow_log_group(region), self.role("flow-logs", region)]
+            if index:
+                names += [self.peering_stack(region)]
+        names += [self.secret(name) for name in secrets]
+        names += [self.repository(name) for name in repositories]
+        names += [self.table(name) for name in tables]
+        return names
+
     def all_for(
-        self, home_region: str, targets: Mapping[str, str] | Sequence[str], *, connection: bool = False
+        self,
+        home_region: str,
+        targets: Mapping[str, str] | Sequence[str],
+        *,
+        connection: bool = False,
+        platform: Mapping[str, Sequence[str]] | None = None,
     ) -> list[str]:
         """Compute every name of a deployment, so a bad one fails before anything is built (the
         connection's only when the home stack creates it). `targets` maps each target region to its
-        delivery strategy (`native`, `bespoke` or `remote`); a plain list means every region is bespoke."""
+        delivery strategy (`native`, `bespoke` or `remote`); a plain list means every region is bespoke.
+        `platform`, when the regional platform is enabled, holds the keyword arguments of
+        :meth:`platform_all` (`regions`, `secrets`, `repositories`, `tables`)."""
         strategies = dict(targets) if isinstance(targets, Mapping) else dict.fromkeys(targets, "bespoke")
         names = [self.home_stack(), *([self.connection()] if connection else [])]
         names += [self.codebuild_project(home_region), self.log_group(home_region)]
@@ -159,4 +249,6 @@ class Names:
                 names += [self.bucket(p, region) for p in ("release", "trail", "logs")]
                 names += [self.role(p, region) for p in ("pipeline", "trigger")]
                 names += [self.trail(region)]
+        if platform:
+            names += self.platform_all(**platform)
         return names

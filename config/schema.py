@@ -8,7 +8,11 @@ field is invalid, so that every problem is reported at once.
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -378,6 +382,335 @@ class EmulatorConfig(_Strict):
     """Emulator endpoint. Default `http://127.0.0.1:4566`."""
 
 
+PRIVATE_RANGES = tuple(
+    ipaddress.ip_network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
+"""The address ranges a platform VPC may use: RFC 1918 and the shared address space of RFC 6598."""
+ASN_RANGES = ((64512, 65534), (4200000000, 4294967294))
+"""The private ASN ranges a transit gateway accepts (16-bit and 32-bit)."""
+DEFAULT_ASN_BASE = 64512
+"""The first private 16-bit ASN: the default ASNs are it plus 0-999."""
+# fmt: off
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653
+)
+# fmt: on
+"""The retention periods CloudWatch Logs accepts (PutRetentionPolicy), in days."""
+LAMBDA_ARN = re.compile(
+    r"^arn:aws(-[a-z]+)*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]{1,128})?$"
+)
+ECR_NAME = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$"
+"""An ECR repository name (the CreateRepository pattern), lowercase."""
+TABLE_NAME = r"^[a-z0-9][a-z0-9_.-]*$"
+"""A DynamoDB table name's characters, lowercase."""
+ATTRIBUTE_NAME = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+GatewayEndpoint = Literal["s3", "dynamodb"]
+InterfaceEndpoint = Literal["secretsmanager", "ecr.api", "ecr.dkr", "logs", "kms", "sts", "ssm"]
+KeyType = Literal["S", "N", "B"]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def default_asn(region: str) -> int:
+    """The transit gateway ASN of a region without one configured: 64512 + crc32(region) % 1000, so the same
+    region always gets the same ASN (two regions may collide: then set one's `asn`)."""
+    return DEFAULT_ASN_BASE + zlib.crc32(region.encode()) % 1000
+
+
+def _cidr(value: str) -> str:
+    try:
+        if "/" not in value:
+            raise ValueError(value)
+        network = ipaddress.IPv4Network(value, strict=True)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an IPv4 CIDR block with its host bits zero, such as '10.10.0.0/16' or '0.0.0.0/0'"
+        ) from None
+    return str(network)
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+"""An IPv4 CIDR block with its host bits zero."""
+
+
+def _vpc_cidr(value: str) -> str:
+    network = ipaddress.IPv4Network(_cidr(value))
+    if not any(network.subnet_of(block) for block in PRIVATE_RANGES):
+        raise ValueError(
+            f"{value!r} is not a private IPv4 range; allowed: inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 "
+            "(RFC 1918) or 100.64.0.0/10 (RFC 6598)"
+        )
+    if not 16 <= network.prefixlen <= 24:
+        raise ValueError(
+            f"{value!r} is a /{network.prefixlen}; allowed: /16 to /24 (a VPC's limits; the network splits it into "
+            "16 blocks, one per subnet, so /24 gives /28 subnets, the smallest AWS allows)"
+        )
+    return value
+
+
+VpcCidr = Annotated[str, AfterValidator(_vpc_cidr)]
+"""A private IPv4 CIDR block of /16 to /24."""
+
+
+def _asn(value: int) -> int:
+    if not any(low <= value <= high for low, high in ASN_RANGES):
+        raise ValueError(
+            f"{value} is not a private ASN a transit gateway accepts; allowed: 64512-65534 or 4200000000-4294967294"
+        )
+    return value
+
+
+Asn = Annotated[int, AfterValidator(_asn)]
+ZoneId = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,}[0-9]+(-[a-z]+[0-9]+)?-az[0-9]+$")]
+"""An Availability Zone ID, e.g. `euw1-az1` (the same zone in every account, unlike `eu-west-1a`)."""
+"""A private ASN a transit gateway accepts as its Amazon side ASN."""
+
+
+def _lambda_arn(value: str) -> str:
+    if not LAMBDA_ARN.match(value):
+        raise ValueError(
+            f"{value!r} is not a Lambda function ARN; allowed: "
+            "arn:aws:lambda:<region>:<12-digit account>:function:<name>[:<alias or version>]"
+        )
+    return value
+
+
+LambdaArn = Annotated[
+    str, AfterValidator(_lambda_arn), WithJsonSchema({"type": "string", "pattern": LAMBDA_ARN.pattern})
+]
+"""The ARN of a Lambda function, optionally qualified by an alias or version."""
+
+
+def _unique(what: str, values: list[Any], key: Callable[[Any], str] = str) -> list[Any]:
+    seen: set[str] = set()
+    for value in values:
+        name = key(value)
+        if name in seen:
+            raise ValueError(f"{what} {name!r} is listed twice; each may appear once")
+        seen.add(name)
+    return values
+
+
+@dataclass(frozen=True)
+class RegionNetwork:
+    """The network of one platform region, with the defaults applied."""
+
+    cidr: str
+    """The VPC's CIDR block."""
+    az_count: int
+    """How many Availability Zones the network spans (2 or 3)."""
+    asn: int
+    """The Amazon side ASN of the region's transit gateway."""
+    zone_ids: tuple[str, ...] = ()
+    """The Availability Zones by zone ID, pinned; empty: the first `az_count` zones offered."""
+
+
+class NetworkRegionConfig(_Strict):
+    """The network of one platform region."""
+
+    cidr: VpcCidr
+    """The VPC's CIDR block: private (RFC 1918, or 100.64.0.0/10), /16 to /24, overlapping no other platform
+    region's. Required."""
+    az_count: Annotated[int, Field(ge=2, le=3)] | None = None
+    """Availability Zones of this region's network (2 or 3), at most the region's own. Default: `network.az_count`."""
+    asn: Asn | None = None
+    """Amazon side ASN of the region's transit gateway, unique across the platform regions: 64512-65534 or
+    4200000000-4294967294. Default: 64512 + crc32(region) % 1000, the same for a region every time (two regions
+    can collide: then set one's `asn`)."""
+    zone_ids: list[ZoneId] | None = None
+    """The Availability Zones by zone ID (e.g. `euw1-az1`), exactly `az_count` of them, different: pins the
+    subnets to those zones. Default: the first `az_count` zones the region offers without opt-in, in the
+    order AWS lists them (a zone listed earlier later, or one no longer `available`, would move subnets)."""
+
+    @field_validator("zone_ids")
+    @classmethod
+    def _unique_zones(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _unique("zone id", value)
+
+    @model_validator(mode="after")
+    def _zones_match_count(self) -> NetworkRegionConfig:
+        if self.zone_ids is not None and self.az_count is not None and len(self.zone_ids) != self.az_count:
+            raise ValueError(f"zone_ids names {len(self.zone_ids)} zones; az_count is {self.az_count}: name as many")
+        return self
+
+
+class NetworkConfig(_Strict):
+    """The VPC of each platform region: subnets, NAT, endpoints, security groups, flow logs."""
+
+    az_count: Annotated[int, Field(ge=2, le=3)] = 2
+    """Availability Zones each network spans (2 or 3; a region's own entry may override it), at most the
+    region's own count (us-west-1 has two for most accounts). Default 2."""
+    nat: Literal["per_az", "single", "none"] = "per_az"
+    """NAT for the application subnets: `per_az` (a NAT gateway per AZ, so an AZ failure leaves the others their
+    egress; default), `single` (one NAT gateway for every AZ: cheaper, one AZ's failure cuts egress for all)
+    or `none` (no internet egress from the application subnets; endpoints only)."""
+    gateway_endpoints: list[GatewayEndpoint] = ["s3", "dynamodb"]
+    """Gateway VPC endpoints (free) on the application and data route tables: `s3`, `dynamodb`. Default both."""
+    interface_endpoints: list[InterfaceEndpoint] = []
+    """Interface VPC endpoints in the application subnets, with private DNS: any of `secretsmanager`, `ecr.api`,
+    `ecr.dkr`, `logs`, `kms`, `sts`, `ssm`. Each is billed per AZ-hour (USD 0.01 per endpoint per AZ per hour
+    in us-east-1, about USD 7.30 a month per AZ, plus USD 0.01 per GB processed; other regions cost more), so
+    they pay off where they replace NAT traffic or `nat` is `none`. Default none."""
+    ingress_cidrs: Annotated[list[Cidr], Field(min_length=1)] = ["0.0.0.0/0"]
+    """CIDR blocks the load balancer accepts connections from on `listener_ports`. Default `0.0.0.0/0`."""
+    listener_ports: Annotated[list[Port], Field(min_length=1)] = [80, 443]
+    """Ports the load balancer listens on. Default 80 and 443."""
+    app_port: Port = 8080
+    """Port of the application tier (reached from the load balancer only). Default 8080."""
+    data_port: Port = 5432
+    """Port of the data tier (reached from the application tier only). Default 5432."""
+    flow_logs_retention_days: int = 365
+    """Days the VPC flow logs are kept, one of CloudWatch Logs' allowed values (1, 3, 5, 7, 14, 30, 60, 90,
+    120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653). Default 365."""
+    regions: dict[str, NetworkRegionConfig] = {}
+    """One entry per platform region (the home region and every platform target), by region name, e.g.
+    `{"eu-west-1": {"cidr": "10.10.0.0/16"}}`, each with `cidr` (required: private, RFC 1918 or 100.64.0.0/10,
+    /16 to /24, overlapping no other platform region's), `az_count` (2 or 3, at most the region's own; default
+    `az_count` above) and `asn` (the transit gateway's Amazon side ASN, 64512-65534 or 4200000000-4294967294,
+    unique across the platform; default 64512 + crc32(region) % 1000, the same for a region every time). An entry
+    for a region without a platform is an error. Default none (an enabled platform needs them all)."""
+
+    @field_validator("gateway_endpoints", "interface_endpoints", "listener_ports")
+    @classmethod
+    def _unique_items(cls, value: list[Any], info: ValidationInfo) -> list[Any]:
+        return _unique(f"{info.field_name} entry", value)
+
+    @field_validator("flow_logs_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            allowed = ", ".join(map(str, LOG_RETENTION_DAYS))
+            raise ValueError(f"{value} is not a retention CloudWatch Logs accepts; allowed: {allowed}")
+        return value
+
+    @model_validator(mode="after")
+    def _ports_apart(self) -> NetworkConfig:
+        if self.app_port == self.data_port:
+            raise ValueError(f"app_port and data_port are both {self.app_port}; the tiers need different ports")
+        return self
+
+
+class RotationConfig(_Strict):
+    """Automatic rotation of a secret by a Lambda function of yours."""
+
+    lambda_arn: LambdaArn
+    """ARN of the rotation function, in the home region. Required."""
+    days: Annotated[int, Field(ge=1, le=365)] = 30
+    """Days between rotations (1-365). Default 30."""
+
+
+class SecretConfig(_Strict):
+    """One Secrets Manager secret in home, replicated to every platform target region with that region's key.
+
+    Terraform creates it without a value: the value is set outside Terraform (PutSecretValue in home), so it is
+    never in state, code or outputs; each region's application reads its own replica."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,32}$")]
+    """The secret's short name (1-32 of a-z, 0-9, '-'); the secret is `<app>/<env>/<name>`. Required."""
+    description: Annotated[str, StringConstraints(max_length=2048)] = ""
+    """What the secret holds. Default empty."""
+    rotation: RotationConfig | None = None
+    """Rotation by a Lambda function of yours: `lambda_arn` (required; a function in the home region) and `days`
+    between rotations (1-365, default 30). Default none: no rotation."""
+
+
+class ImagesConfig(_Strict):
+    """ECR repositories in home, replicated to every platform target region by the registry's replication."""
+
+    repositories: list[Annotated[str, StringConstraints(min_length=2, max_length=200, pattern=ECR_NAME)]] = []
+    """Short names of the image repositories (lowercase letters, digits, '.', '_', '-' and '/' between
+    them); each repository is `<app>-<env>/<name>`. Default none."""
+    scan_on_push: bool = True
+    """Scan every image for vulnerabilities when it is pushed. Default true."""
+    keep_tagged: Annotated[int, Field(ge=1, le=10000)] = 30
+    """How many tagged images each repository keeps (the oldest beyond it expire). Default 30."""
+    expire_untagged_days: Annotated[int, Field(ge=1, le=3650)] = 7
+    """Days before an untagged image expires. Default 7."""
+
+    @field_validator("repositories")
+    @classmethod
+    def _unique_repositories(cls, value: list[str]) -> list[str]:
+        return _unique("repository", value)
+
+
+class TableConfig(_Strict):
+    """One DynamoDB global table (on-demand, streams, the data key) with a replica in every platform region."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=TABLE_NAME)]
+    """The table's short name (a-z, 0-9, '_', '.', '-'); the table is `<app>-<env>-<name>`. Required."""
+    hash_key: ATTRIBUTE_NAME
+    """Name of the partition key attribute. Required."""
+    hash_key_type: KeyType = "S"
+    """Type of the partition key: `S` (string), `N` (number) or `B` (binary). Default `S`."""
+    range_key: ATTRIBUTE_NAME | None = None
+    """Name of the sort key attribute. Default none."""
+    range_key_type: KeyType = "S"
+    """Type of the sort key: `S`, `N` or `B`. Default `S`; used only with `range_key`."""
+    ttl_attribute: ATTRIBUTE_NAME | None = None
+    """Attribute holding each item's expiry (epoch seconds) for DynamoDB's time to live. Default none."""
+
+    @model_validator(mode="after")
+    def _distinct_keys(self) -> TableConfig:
+        if self.range_key is not None and self.range_key == self.hash_key:
+            raise ValueError(f"range_key {self.range_key!r} is the hash_key; the sort key must be another attribute")
+        return self
+
+
+class DataConfig(_Strict):
+    """The global tables and what every one of them gets."""
+
+    tables: list[TableConfig] = []
+    """The global tables (`name`, `hash_key`, ...). Default none."""
+    point_in_time_recovery: bool = True
+    """Continuous backups with point-in-time recovery on every table and replica. Default true."""
+    deletion_protection: bool = True
+    """Refuse to delete the tables (a destroy fails until it is turned off). Default true."""
+
+    @field_validator("tables")
+    @classmethod
+    def _unique_tables(cls, value: list[TableConfig]) -> list[TableConfig]:
+        return _unique("table", value, key=lambda table: table.name)
+
+
+class PlatformConfig(_Strict):
+    """The regional platform the application runs on (off by default).
+
+    Each platform region (home and `regions`) gets a network with a transit gateway peered with home; from home,
+    secrets, images and tables are replicated to every platform target region."""
+
+    enabled: bool = False
+    """Build the regional platform. Default false."""
+    regions: Annotated[list[str], Field(min_length=1)] | None = None
+    """The target regions that get a platform, each a target region, once (home always has one). Default: every
+    target region. Only an enabled platform's regions and networks are checked against the regions, so
+    `{"platform": {"enabled": false}}` switches it off whatever the targets."""
+    network: NetworkConfig = NetworkConfig()
+    secrets: list[SecretConfig] = []
+    """Secrets Manager secrets (`name`, `description`, `rotation`). Default none."""
+    images: ImagesConfig = ImagesConfig()
+    data: DataConfig = DataConfig()
+
+    @field_validator("regions")
+    @classmethod
+    def _unique_regions(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _unique("region", value)
+
+    @field_validator("secrets")
+    @classmethod
+    def _unique_secrets(cls, value: list[SecretConfig]) -> list[SecretConfig]:
+        return _unique("secret", value, key=lambda secret: secret.name)
+
+    def network_for(self, region: str) -> RegionNetwork:
+        """The network of one platform region, defaults applied; KeyError when `network.regions` has no entry
+        for it (the loader reports every missing entry before anything is built)."""
+        entry = self.network.regions[region]
+        return RegionNetwork(
+            cidr=entry.cidr,
+            az_count=entry.az_count if entry.az_count is not None else self.network.az_count,
+            asn=entry.asn if entry.asn is not None else default_asn(region),
+            zone_ids=tuple(entry.zone_ids or ()),
+        )
+
+
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\w .:/=+@-]+$")]
 TagValue = Annotated[str, StringConstraints(max_length=256, pattern=r"^[\w .:/=+@-]*$")]
 Name = Annotated[str, StringConstraints(pattern=LOWER_NAME)]
@@ -411,6 +744,7 @@ class RelayConfig(_Strict):
     audit: AuditConfig = AuditConfig()
     keys: KeysConfig = KeysConfig()
     emulator: EmulatorConfig = EmulatorConfig()
+    platform: PlatformConfig = PlatformConfig()
     tags: Annotated[dict[TagKey, TagValue], Field(max_length=40)] = {}
     """Tags on every resource, added to `app` and `environment` tags. Default none (at most 40)."""
 
@@ -466,6 +800,20 @@ class RelayConfig(_Strict):
     def regions(self) -> list[str]:
         """The home region followed by the target regions."""
         return [self.home_region, *self.target_regions]
+
+    @property
+    def platform_targets(self) -> list[str]:
+        """The target regions with a platform, in `target_regions` order (`platform.regions`, else every target);
+        empty when the platform is disabled."""
+        if not self.platform.enabled:
+            return []
+        chosen = self.platform.regions
+        return [region for region in self.target_regions if chosen is None or region in chosen]
+
+    @property
+    def platform_regions(self) -> list[str]:
+        """The regions with a platform: the home region, then the platform targets; empty when disabled."""
+        return [self.home_region, *self.platform_targets] if self.platform.enabled else []
 
 
 class RelayContext(_Strict):

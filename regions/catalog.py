@@ -145,6 +145,24 @@ CLI_DEPLOY_TEMPLATE_LIMIT = Fact(
 REMOTE_TEMPLATE_MAX_BYTES = 51_200
 """Largest template the `remote` strategy deploys (CLI_DEPLOY_TEMPLATE_LIMIT)."""
 
+THREE_AVAILABILITY_ZONES = Fact(
+    statement="Each Region has at least three Availability Zones.",
+    source="AWS Regions and Availability Zones, 'AWS Availability Zones' "
+    "(https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-availability-zones.html)",
+    date="2026-11-28",
+)
+"""Why relay assumes three Availability Zones in a region unless a fact says fewer."""
+
+TWO_AVAILABILITY_ZONES = Fact(
+    statement="US West (N. California) has three AZ IDs, but describe-availability-zones lists only two zones to "
+    "most accounts (e.g. us-west-1a and us-west-1c), so a template that selects a third zone fails there.",
+    source="https://gist.github.com/beeradmoore/fab5dc3775d0695d78761c420e5a334d (every account-visible zone per "
+    "region) and https://github.com/stelligent/mu/issues/195 (a third us-west-1 zone rejected)",
+    date="2017-11-01",
+    regions=("us-west-1",),
+)
+"""The regions where a new account has only two Availability Zones, so a network spans at most two."""
+
 FACTS = (
     CROSS_REGION_ACTIONS,
     NO_CROSS_REGION_SOURCE,
@@ -153,6 +171,8 @@ FACTS = (
     GITHUB_APP_PER_REGION,
     OPT_IN_REGIONS,
     CLI_DEPLOY_TEMPLATE_LIMIT,
+    THREE_AVAILABILITY_ZONES,
+    TWO_AVAILABILITY_ZONES,
 )
 """Every documented fact the catalog records."""
 
@@ -200,3 +220,10 @@ def partition_of(region: str) -> str:
 def dns_suffix(region: str) -> str:
     """DNS suffix of the region's partition, for service principals such as logs.<region>.<suffix>."""
     return "amazonaws.com.cn" if partition_of(region) == "aws-cn" else "amazonaws.com"
+
+
+def availability_zones(region: str) -> int:
+    """How many Availability Zones a new account can use in `region`, as far as relay needs to know: 2 where
+    TWO_AVAILABILITY_ZONES says so, else 3 (THREE_AVAILABILITY_ZONES; some regions have more, which a network
+    of at most three AZs does not use)."""
+    return 2 if region in TWO_AVAILABILITY_ZONES.regions else 3

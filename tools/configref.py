@@ -52,12 +52,14 @@ as a JSON merge patch (RFC 7396):
 - anything else, a list included, replaces the value below it.
 
 So a map or a list is replaced in an override by removing or replacing it. With the shipped `local`
-environment, which sets `trigger.regions` for ap-southeast-4, a run against other target regions
-drops that entry, or the whole map:
+environment, which sets `trigger.regions` for ap-southeast-4 and a platform in eu-south-2 and eu-central-1,
+a run against other target regions drops that entry, or the whole map, and switches the platform off (see
+Regional platform):
 
 ```sh
-RELAY_OVERRIDES='{"target_regions": ["eu-central-2"], "trigger": {"regions": {"ap-southeast-4": null}}}'
-RELAY_OVERRIDES='{"target_regions": ["eu-central-2"], "trigger": {"regions": null}}'
+RELAY_OVERRIDES='{"target_regions": ["eu-central-2"], "trigger": {"regions": {"ap-southeast-4": null}},
+                 "platform": {"enabled": false}}'
+RELAY_OVERRIDES='{"target_regions": ["eu-central-2"], "trigger": {"regions": null}, "platform": {"enabled": false}}'
 ```
 
 ## Validation
@@ -71,6 +73,8 @@ $ RELAY_OVERRIDES='{"target_regions": ["ca-west-1"], "delivery": {"strategy": "n
 relay: configuration error
 target_regions[0]/delivery.strategy (from RELAY_OVERRIDES): 'ca-west-1' has no CodePipeline endpoint, so ...
 trigger.regions.ap-southeast-4 (from environments.local): 'ap-southeast-4' is not a target region; ...
+platform.regions[0] (from environments.local): 'eu-south-2' is not a target region; ...
+platform.regions[1] (from environments.local): 'eu-central-1' is not a target region; ...
 ```
 
 Region rules (from the AWS endpoint data bundled with botocore): the home region needs CodePipeline,
@@ -167,6 +171,27 @@ keys without administering them.
 
 `state.kms_key_id` encrypts the Terraform state with your KMS key (a key or alias ARN in the state
 bucket's region: `state.region`, else the home region). It is for the `s3` backend only.
+
+## Regional platform
+
+`platform` (off by default) builds the regional platform the application runs on: in the home region and
+every platform target (`platform.regions`, default every target region) a stack with the region's own key,
+a VPC (public, application and data subnets over `network.az_count` Availability Zones, NAT, security
+groups per tier, endpoints, flow logs) and a transit gateway; from home, one stack with a multi-Region key,
+the secrets, the image replication and the global tables; and per platform target a peering stack
+(attachment from the target, accepted in home, static routes both ways).
+
+Every platform region needs an entry under `platform.network.regions` with its `cidr` (private, /16 to
+/24). Before anything is built the loader checks, and reports together: that `platform.regions` names target
+regions; that there is an entry for every platform region and none for another; that no two regions' CIDR
+blocks overlap (each pair named); that each transit gateway's ASN (set, or 64512 + crc32(region) % 1000) is
+unique; that a network spans no more Availability Zones than its region offers (us-west-1: two, recorded with
+its source in `regions/catalog.py`); and that a rotation function is in the home region. A disabled platform is
+checked for its shape only, so `{"platform": {"enabled": false}}` switches it off whatever the targets:
+
+```sh
+RELAY_OVERRIDES='{"target_regions": ["eu-central-2"], "trigger": {"regions": null}, "platform": {"enabled": false}}'
+```
 
 ## JSON schema
 

@@ -340,8 +340,9 @@ def test_main_rejects_a_bad_config_with_exit_2_one_message_and_nothing_synthesiz
     )
     assert result.returncode == 2
     assert result.stderr == f"relay: configuration error\n{raised.value}\n"
-    # The home region as a target, native into ca-west-1 without CodePipeline, the stale trigger.regions entry.
-    assert len(result.stderr.splitlines()) == 4
+    # The home region as a target, native into ca-west-1 without CodePipeline, the stale trigger.regions entry,
+    # the two platform.regions of the local environment that are no longer targets.
+    assert len(result.stderr.splitlines()) == 6
     assert list(tmp_path.iterdir()) == []
 
 
@@ -410,27 +411,36 @@ def test_every_value_knows_the_layer_it_came_from(loc, expected):
 
 
 # The shipped `local` environment sets trigger.regions for ap-southeast-4; `None` means valid.
+# The shipped local environment has a platform in eu-south-2 and eu-central-1: an override that moves the
+# targets away from them switches the platform off (a disabled platform's regions are not checked).
+PLATFORM_OFF = {"platform": {"enabled": False}}
 SHIPPED_OVERRIDES = [
     pytest.param(
         {"target_regions": ["eu-central-2"]},
-        ["trigger.regions.ap-southeast-4 (from environments.local): 'ap-southeast-4' is not a target region"],
-        id="a-stale-trigger-region-names-its-environment",
+        [
+            "trigger.regions.ap-southeast-4 (from environments.local): 'ap-southeast-4' is not a target region",
+            "platform.regions[0] (from environments.local): 'eu-south-2' is not a target region; allowed: eu-central-2",
+            "platform.regions[1] (from environments.local): 'eu-central-1' is not a target region",
+        ],
+        id="a-stale-trigger-region-and-stale-platform-regions-name-their-environment",
     ),
     pytest.param(
-        {"target_regions": ["eu-central-2"], "trigger": {"regions": None}}, None, id="null-replaces-the-whole-map"
+        {"target_regions": ["eu-central-2"], "trigger": {"regions": None}, **PLATFORM_OFF},
+        None,
+        id="null-replaces-the-whole-map",
     ),
     pytest.param(
-        {"target_regions": ["eu-central-2"], "trigger": {"regions": {"ap-southeast-4": None}}},
+        {"target_regions": ["eu-central-2"], "trigger": {"regions": {"ap-southeast-4": None}}, **PLATFORM_OFF},
         None,
         id="null-removes-one-entry",
     ),
     pytest.param(
-        {"target_regions": ["eu-central-2"], "trigger": {"regions": {}}},
+        {"target_regions": ["eu-central-2"], "trigger": {"regions": {}}, **PLATFORM_OFF},
         ["trigger.regions.ap-southeast-4 (from environments.local)"],
         id="an-empty-object-merges-and-clears-nothing",
     ),
     pytest.param(
-        {"target_regions": ["ca-west-1", "us-gov-west-1"], "delivery": {"strategy": "sideways"}},
+        {"target_regions": ["ca-west-1", "us-gov-west-1"], "delivery": {"strategy": "sideways"}, **PLATFORM_OFF},
         [
             "delivery.strategy (from RELAY_OVERRIDES): Input should be 'auto', 'native', 'bespoke' or 'remote'",
             "target_regions[1] (from RELAY_OVERRIDES): 'us-gov-west-1' is in partition 'aws-us-gov'",
@@ -439,7 +449,11 @@ SHIPPED_OVERRIDES = [
         id="a-model-error-does-not-hide-a-region-error",
     ),
     pytest.param(
-        {"target_regions": ["eu-west-1", "ca-west-1"], "delivery": {"regions": {"ca-west-1": "bespoke"}}},
+        {
+            "target_regions": ["eu-west-1", "ca-west-1"],
+            "delivery": {"regions": {"ca-west-1": "bespoke"}},
+            **PLATFORM_OFF,
+        },
         [
             "target_regions (from RELAY_OVERRIDES): 'eu-west-1' is the home_region",
             "target_regions[1]/delivery.regions.ca-west-1 (from RELAY_OVERRIDES): 'ca-west-1' has no CodePipeline "
@@ -449,7 +463,11 @@ SHIPPED_OVERRIDES = [
         id="home-as-target-and-bespoke-into-a-region-without-codepipeline",
     ),
     pytest.param(
-        {"target_regions": ["eu-central-1", "ca-west-1"], "trigger": {"regions": {"ca-west-1": "cloudtrail"}}},
+        {
+            "target_regions": ["eu-central-1", "ca-west-1"],
+            "trigger": {"regions": {"ca-west-1": "cloudtrail"}},
+            **PLATFORM_OFF,
+        },
         [
             "trigger.regions.ap-southeast-4 (from environments.local): 'ap-southeast-4' is not a target region",
             "trigger.regions.ca-west-1 (from RELAY_OVERRIDES): 'ca-west-1' is delivered remote (decided by auto)",
@@ -466,7 +484,7 @@ SHIPPED_OVERRIDES = [
         id="null-removes-a-required-field",
     ),
     pytest.param(
-        {"home_region": "eu-south-2"},
+        {"home_region": "eu-south-2", **PLATFORM_OFF},
         [
             "home_region (from RELAY_OVERRIDES): 'eu-south-2' has no codestar-connections endpoint",
             "target_regions (from environments.local): 'eu-south-2' is the home_region",
@@ -482,7 +500,7 @@ SHIPPED_OVERRIDES = [
         id="a-bad-field-does-not-hide-a-bad-file-next-to-it",
     ),
     pytest.param(
-        {"app": "a" * 16, "namespace": "n" * 20, "target_regions": ["mars-1", "ap-southeast-4"]},
+        {"app": "a" * 16, "namespace": "n" * 20, "target_regions": ["mars-1", "ap-southeast-4"], **PLATFORM_OFF},
         [
             "target_regions[0] (from RELAY_OVERRIDES): unknown region 'mars-1'",
             "app/environment/namespace (from environments.local, RELAY_OVERRIDES): the bucket name "

@@ -208,6 +208,31 @@ BLOCKS = [
         None,
         id="key-administrators",
     ),
+    pytest.param(
+        ("environments", "local", "platform", "network", "nat"),
+        "shared",
+        "environments.local.platform.network.nat",
+        id="platform-bad-enum",
+    ),
+    pytest.param(
+        ("defaults", "platform", "network", "regions", "eu-west-1"),
+        {"az_count": 3},
+        None,
+        id="platform-network-entry-merges-key-by-key",
+    ),
+    pytest.param(
+        ("environments", "local", "platform", "data", "tables"),
+        [{"name": "sessions"}],
+        "environments.local.platform.data.tables[0]: 'hash_key' is required",
+        id="platform-table-items-are-whole-values",
+    ),
+    pytest.param(
+        ("environments", "local", "platform", "vpn"),
+        True,
+        "environments.local.platform.vpn: unknown field",
+        id="platform-typo",
+    ),
+    pytest.param(("environments", "local", "platform"), {"enabled": False}, None, id="platform-switched-off"),
 ]
 
 
