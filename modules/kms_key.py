@@ -35,6 +35,48 @@ USE_ACTIONS = (
     "kms:ListGrants",
     "kms:RevokeGrant",
 )
+# What administering a multi-Region primary key adds: creating its replicas (kms:ReplicateKey is a key
+# policy permission of the primary; kms:UpdatePrimaryRegion is already in kms:Update*).
+MULTI_REGION_ADMINISTRATION_ACTIONS = ("kms:ReplicateKey",)
+
+
+def key_policy_statements(
+    *, account_id: str, partition: str = "aws", administrators: tuple[str, ...] = (), multi_region: bool = False
+) -> list[iam.Statement]:
+    """The statements every relay key policy starts with, shared by the per-region and the multi-Region keys.
+
+    Without `administrators`: AWS's default statement, the account's IAM policies govern the key. With
+    them: they administer the key (and only administer it; with `multi_region`, replicating it too) and
+    the account's IAM policies may only use it.
+    """
+    root = f"arn:{partition}:iam::{account_id}:root"
+    if not administrators:
+        return [
+            {
+                "Sid": "EnableIamPolicies",
+                "Effect": "Allow",
+                "Principal": {"AWS": root},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ]
+    administration = ADMINISTRATION_ACTIONS + (MULTI_REGION_ADMINISTRATION_ACTIONS if multi_region else ())
+    return [
+        {
+            "Sid": "KeyAdministration",
+            "Effect": "Allow",
+            "Principal": {"AWS": list(administrators)},
+            "Action": list(administration),
+            "Resource": "*",
+        },
+        {
+            "Sid": "EnableIamPoliciesForKeyUse",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": list(USE_ACTIONS),
+            "Resource": "*",
+        },
+    ]
 
 
 @dataclass(frozen=True)
@@ -59,6 +101,8 @@ class RegionKeyProps:
     """ARN of the one trail allowed to encrypt its log files with this key. Default none."""
     deletion_window_in_days: int = 30
     """Waiting period before a scheduled deletion. Default 30 (the maximum: keys guard every release)."""
+    description: str | None = None
+    """The key's description. Default `Release pipeline key (<alias>)`."""
 
 
 class RegionKey(Construct):
@@ -71,34 +115,9 @@ class RegionKey(Construct):
 
     def __init__(self, scope: Construct, id: str, *, props: RegionKeyProps, provider: aws.provider.AwsProvider):
         super().__init__(scope, id)
-        root = f"arn:{props.partition}:iam::{props.account_id}:root"
-        if props.administrators:
-            statements = [
-                {
-                    "Sid": "KeyAdministration",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": list(props.administrators)},
-                    "Action": list(ADMINISTRATION_ACTIONS),
-                    "Resource": "*",
-                },
-                {
-                    "Sid": "EnableIamPoliciesForKeyUse",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": root},
-                    "Action": list(USE_ACTIONS),
-                    "Resource": "*",
-                },
-            ]
-        else:
-            statements = [
-                {
-                    "Sid": "EnableIamPolicies",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": root},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                }
-            ]
+        statements = key_policy_statements(
+            account_id=props.account_id, partition=props.partition, administrators=props.administrators
+        )
         if props.logs_service:
             if not props.log_group_arns:
                 raise ValueError(f"{props.alias}: name the log groups CloudWatch Logs may encrypt with the key")
@@ -147,7 +166,7 @@ class RegionKey(Construct):
             self,
             "this",
             provider=provider,
-            description=f"Release pipeline key ({props.alias})",
+            description=props.description or f"Release pipeline key ({props.alias})",
             enable_key_rotation=True,
             deletion_window_in_days=props.deletion_window_in_days,
             policy=iam.document(*statements),

@@ -11,6 +11,7 @@ from modules import policy_checks
 from modules.cdk_seam import cdk
 from regions.delivery import decisions
 from stacks.home import HomeStack
+from stacks.platform import PeeringStack, PlatformGlobalStack, PlatformStack
 from stacks.replication import ReplicationStack
 from stacks.target import TargetStack
 
@@ -25,6 +26,19 @@ class RelayApp:
     """The stacks of the target regions that have one (delivered `native` or `bespoke`)."""
     replication: ReplicationStack | None
     """Replication to the `bespoke` regions; None when there is none."""
+    platform: list[PlatformStack]
+    """The regional platform stacks, home first; empty when the platform is off."""
+    platform_global: PlatformGlobalStack | None
+    """What home replicates to the platform regions; None when the platform is off."""
+    peering: list[PeeringStack]
+    """One transit gateway peering stack per platform target region."""
+
+    @property
+    def stacks(self) -> list[cdk.TerraformStack]:
+        """Every stack of the app."""
+        pipeline = [self.home, *self.targets, *([self.replication] if self.replication else [])]
+        platform = [*self.platform, *([self.platform_global] if self.platform_global else []), *self.peering]
+        return pipeline + platform
 
 
 def build_app(config: RelayConfig, *, outdir: str | None = None, root: Path = PROJECT_ROOT) -> RelayApp:
@@ -49,7 +63,39 @@ def build_app(config: RelayConfig, *, outdir: str | None = None, root: Path = PR
         for stack in (home, *targets):
             if stack is home or stack.strategy is DeliveryStrategy.BESPOKE:
                 replication.add_dependency(stack)
+    platform, platform_global, peering = build_platform(app, config)
+    built = RelayApp(
+        app=app,
+        home=home,
+        targets=targets,
+        replication=replication,
+        platform=platform,
+        platform_global=platform_global,
+        peering=peering,
+    )
     # Every stack is checked at synthesis against relay's policy rules (modules/policy_checks.py).
-    for stack in (home, *targets, *([replication] if replication else [])):
+    for stack in built.stacks:
         policy_checks.attach(stack)
-    return RelayApp(app=app, home=home, targets=targets, replication=replication)
+    return built
+
+
+def build_platform(
+    app: cdk.App, config: RelayConfig
+) -> tuple[list[PlatformStack], PlatformGlobalStack | None, list[PeeringStack]]:
+    """The platform's stacks when it is on: one per platform region (each stands alone); the one home
+    replicates from, after them (image replication into a region whose repository does not exist yet would
+    create it with ECR's defaults, and the region's stack would then fail to create it); and a peering
+    stack per target region after its region's and home's platform stacks."""
+    if not config.platform.enabled:
+        return [], None, []
+    regional = [PlatformStack(app, config=config, region=region) for region in config.platform_regions]
+    platform_global = PlatformGlobalStack(app, config=config)
+    for stack in regional:
+        platform_global.add_dependency(stack)
+    peering = []
+    for stack in regional[1:]:
+        peer = PeeringStack(app, config=config, region=stack.region)
+        peer.add_dependency(regional[0])
+        peer.add_dependency(stack)
+        peering.append(peer)
+    return regional, platform_global, peering

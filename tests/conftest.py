@@ -57,6 +57,16 @@ class Synthesized:
     def replication(self) -> str:
         return self.config.names.replication_stack()
 
+    def platform(self, region: str) -> str:
+        return self.config.names.platform_stack(region)
+
+    @property
+    def platform_global(self) -> str:
+        return self.config.names.platform_global_stack()
+
+    def peering(self, region: str) -> str:
+        return self.config.names.peering_stack(region)
+
 
 def synthesize(config: RelayConfig, outdir: Path) -> Synthesized:
     from stacks import build_app

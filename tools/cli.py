@@ -69,6 +69,16 @@ VERBS = (
         "tools.push_bench",
     ),
     Verb(
+        "platform-bench",
+        "time secret, image and item replication between the platform's regions on the emulator (p50/p95)",
+        "tools.platform_bench",
+    ),
+    Verb(
+        "secrets",
+        "give the platform's secrets a first random value where they have none (never printed)",
+        "tools.secrets",
+    ),
+    Verb(
         "release",
         "publish app/sample by hand as the build does (re-releasing while the source is unavailable)",
         "tools.release",

@@ -19,6 +19,7 @@ import re
 import sys
 import time
 import traceback
+import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -29,8 +30,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from config import ConfigError, load_config, paths
 from config.schema import DeliveryStrategy
 from regions.delivery import decisions
-from tools import deploy, terraform
+from tools import deploy, platform_bench, secrets, terraform
 from tools.emulator_session import EmulatorError, EmulatorSession
+from tools.platform import Platform
 from tools.release import Release, SourceRepository
 from tools.wait import WaitTimeout, wait_for
 
@@ -140,10 +142,13 @@ class Progress:
 
 def stack_count(config) -> int:
     """How many stacks the configuration has: home, one per native or bespoke region, replication if any
-    region is bespoke."""
+    region is bespoke; with the platform, one per platform region, the replicated data's, and one peering
+    per platform target."""
     strategies = [d.strategy for d in decisions(config)]
     bespoke = strategies.count(DeliveryStrategy.BESPOKE)
-    return 1 + bespoke + strategies.count(DeliveryStrategy.NATIVE) + (1 if bespoke else 0)
+    pipeline = 1 + bespoke + strategies.count(DeliveryStrategy.NATIVE) + (1 if bespoke else 0)
+    regions = len(config.platform_regions)
+    return pipeline + (2 * regions if regions else 0)
 
 
 def finished(status: str) -> str | bool:
@@ -309,6 +314,51 @@ def deployed_stack(report: Report, release: Release, prefix: str, region: str, l
     )
 
 
+def platform_steps(report: Report, config) -> None:
+    """The platform, when on: every target peered with home, the secrets seeded and their replicas in step
+    (compared, never printed), an image and an item replicated, each with its time."""
+    if not config.platform.enabled:
+        return
+    platform = Platform(config)
+    home, targets = platform.home, platform.targets
+    if not targets:
+        return
+    report.run(
+        f"transit gateway peering {', '.join(targets)} <-> {home}",
+        lambda: wait_for("every peering", lambda: all(platform.peering(r).ready for r in targets), timeout=30),
+        lambda _: "available on both sides, static routes both ways",
+    )
+    report.run(
+        "seed the platform's secrets (relay secrets seed)",
+        lambda: secrets.seed(config, platform.clients, 32),
+        lambda done: "; ".join(f"{name}: {outcome}" for name, outcome in done),
+    )
+    if config.platform.secrets:
+        name = platform.secret_name()
+        report.run(
+            f"secret {name} readable in {', '.join(targets)}",
+            lambda: wait_for(
+                "every replica to answer home's value",
+                lambda: all(platform.read_secret(r) == platform.read_secret(home) for r in targets),
+                timeout=30,
+            ),
+            lambda _: "every replica answers home's value",
+        )
+    tag = f"demo-{uuid.uuid4().hex[:8]}"
+    if config.platform.images.repositories:
+        report.run(
+            f"image {platform.repository_name()}:{tag} pushed in {home}",
+            lambda: platform_bench.image_sample(platform, tag),
+            lambda seconds: f"in every target in {max(seconds) * 1000:.0f} ms, same digest",
+        )
+    if config.platform.data.tables:
+        report.run(
+            f"item written in table {platform.table_name()} ({targets[0]})",
+            lambda: platform_bench.item_sample(platform, tag),
+            lambda seconds: f"readable in every other region in {max(seconds) * 1000:.0f} ms",
+        )
+
+
 def closing(report: Report, *, deploy_step: str, destroy_step: str | None, started: bool) -> str:
     """What is left running after the run, saying only what the recorded steps prove."""
     if not report.succeeded(EMULATOR_STEP):
@@ -378,6 +428,7 @@ def main(argv: list[str] | None = None, *, prog: str = "relay demo") -> int:
                 )
                 if repository.ok:
                     ship(report, Release(config), repository.value, label)
+                platform_steps(report, config)
             if destroy_step is not None:
                 release = Release(config)
                 report.run(

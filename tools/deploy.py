@@ -49,8 +49,18 @@ def ensure_cli() -> Path:
 
 
 def cli_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment of the cdktf CLI: relay's Terraform set-up, no telemetry, the venv's python first."""
+    """Environment of the cdktf CLI: relay's Terraform set-up, no telemetry, the venv's python first.
+
+    With the local backend, `terraform init` re-points a stack at the state path just synthesized
+    (`-reconfigure`): that path follows the environment and `RELAY_STATE_DIR`, and a stack directory of
+    `cdktf.out` initialized for another one would otherwise stop with "Backend configuration changed".
+    State is never migrated between them; an S3 backend is never re-pointed silently.
+    """
+    from config import load_config
+
     env = terraform.environment()
+    if load_config().state.backend == "local":
+        env["TF_CLI_ARGS_init"] = "-reconfigure"
     env.update(
         CDKTF_DISABLE_PLUGIN_CACHE_ENV="1",
         CHECKPOINT_DISABLE="1",
@@ -148,8 +158,13 @@ def main(argv: list[str] | None = None, *, prog: str = "relay deploy|destroy") -
     parser.add_argument("verb", choices=["deploy", "destroy"], help="what to do with the stacks")
     parser.add_argument("stacks", nargs="*", help="stack names (default: every stack)")
     options = parser.parse_args(argv)
+    from config import ConfigError
+
     try:
         cdktf(options.verb, options.stacks or None, on_line=print)
+    except ConfigError as error:
+        print(f"relay: configuration error\n{error}", file=sys.stderr)
+        return 2
     except terraform.TerraformError as error:
         print(f"relay: {error}", file=sys.stderr)
         return 2

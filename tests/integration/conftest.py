@@ -15,6 +15,7 @@ import pytest
 from config import load_config
 from tools import deploy, terraform
 from tools.emulator_session import EmulatorSession
+from tools.platform import Platform
 from tools.release import Release
 from tools.wait import WaitTimeout, wait_for
 
@@ -86,8 +87,43 @@ def find_leftovers(release: Release) -> list[str]:
         found += [f"trail {t['Name']} ({region})" for t in trails if t["Name"].startswith(prefix)]
         if release.deployed_stack(region):
             found.append(f"stack {config.deploy.stack_name} ({region})")
+    found += platform_leftovers(release)
     connections = release.clients("codestar-connections", config.home_region).list_connections()["Connections"]
     found += [f"connection {c['ConnectionName']}" for c in connections if c["ConnectionName"] == names.connection()]
     roles = release.clients("iam", config.home_region).list_roles()["Roles"]
     found += [f"role {r['RoleName']}" for r in roles if r["RoleName"].startswith(prefix)]
+    return found
+
+
+def platform_leftovers(release: Release) -> list[str]:
+    """What the platform stacks create, where it may be left: networks, gateways, keys, secrets, images,
+    tables, parameters."""
+    config, names = release.config, release.config.names
+    if not config.platform.enabled:
+        return []
+    platform = Platform(config, release.clients)
+    found: list[str] = []
+    aliases = {names.data_kms_alias()}
+    for region in platform.regions:
+        if vpc := platform.vpc(region):
+            found.append(f"vpc {vpc['VpcId']} ({region})")
+        if gateway := platform.transit_gateway(region):
+            found.append(f"transit gateway {gateway['TransitGatewayId']} ({region})")
+        kms = release.clients("kms", region).list_aliases()["Aliases"]
+        wanted = aliases | {names.platform_kms_alias(region)}
+        found += [f"kms {a['AliasName']} ({region})" for a in kms if a["AliasName"] in wanted]
+        secrets = release.clients("secretsmanager", region).list_secrets()["SecretList"]
+        found += [f"secret {s['Name']} ({region})" for s in secrets if s["Name"].startswith(names.secret(""))]
+        repositories = release.clients("ecr", region).describe_repositories()["repositories"]
+        prefix = names.repository_prefix()
+        found += [
+            f"repository {r['repositoryName']} ({region})"
+            for r in repositories
+            if r["repositoryName"].startswith(prefix)
+        ]
+        tables = release.clients("dynamodb", region).list_tables()["TableNames"]
+        found += [f"table {t} ({region})" for t in tables if t.startswith(names.resource_prefix())]
+        ssm = release.clients("ssm", region)
+        parameters = ssm.get_parameters_by_path(Path=names.parameter_prefix(), Recursive=True)["Parameters"]
+        found += [f"parameter {p['Name']} ({region})" for p in parameters]
     return found

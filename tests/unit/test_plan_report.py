@@ -291,11 +291,24 @@ MIXED = {"target_regions": ["eu-south-2", "eu-central-1", "ca-west-1"], "trigger
                 "relay-local-target-eu-central-1",
                 "relay-local-home",
                 "relay-local-replication",
+                # the platform of the local environment: home's and each platform region's, then what home
+                # replicates, then the peerings
+                "relay-local-platform-eu-west-1",
+                "relay-local-platform-eu-south-2",
+                "relay-local-platform-eu-central-1",
+                "relay-local-platform",
+                "relay-local-peering-eu-south-2",
+                "relay-local-peering-eu-central-1",
             ],
             id="no-stack-for-a-remote-region",
         ),
         pytest.param(
-            {"target_regions": ["eu-central-1", "ca-west-1"], "trigger": {"regions": None}},
+            # Without eu-south-2, one of the local environment's platform regions: the platform is switched off.
+            {
+                "target_regions": ["eu-central-1", "ca-west-1"],
+                "trigger": {"regions": None},
+                "platform": {"enabled": False},
+            },
             ["relay-local-target-eu-central-1", "relay-local-home"],
             id="no-replication-stack-without-a-bespoke-region",
         ),

@@ -404,7 +404,9 @@ def test_target_stack_stands_alone_without_the_home_region(local, region):
 
 def test_every_bucket_is_versioned_kms_encrypted_private_tls_only_and_expires_old_versions(local, prod):
     for synth in (local, prod):
-        assert len(synth.stacks) == len(bucket_stacks(synth)) + 1
+        platform = [n for n in synth.stacks if "-platform" in n or "-peering-" in n]
+        assert not any(resources(synth.stack(name), "aws_s3_bucket") for name in platform), "the platform has no bucket"
+        assert len(synth.stacks) == len(bucket_stacks(synth)) + 1 + len(platform)
         for stack in bucket_stacks(synth):
             buckets = resources(stack, "aws_s3_bucket")
             assert len(buckets) in (1, 2, 3, 4)
@@ -573,7 +575,8 @@ def test_local_state_lives_under_relay_state_dir_as_seen_from_the_stack_director
 
 
 def test_stacks_follow_each_regions_delivery_strategy(local, prod):
-    assert sorted(local.stacks) == sorted(
+    pipeline = [name for name in local.stacks if "-platform" not in name and "-peering-" not in name]
+    assert sorted(pipeline) == sorted(
         [local.home, local.replication, *(local.target(r) for r in [*TARGETS, NATIVE_REGION])]
     ), "a remote region has no stack of its own"
     assert {local.stack(local.target(r))["output"]["delivery"]["value"] for r in TARGETS} == {"bespoke"}
@@ -821,9 +824,12 @@ def test_cloudwatch_logs_may_use_the_home_key_only_for_the_build_log_groups(loca
             ]
         }
     }
+    flow_logs = local.config.platform.network.flow_logs_retention_days
     for stack in all_stacks(local):
         for group in resources(stack, "aws_cloudwatch_log_group"):
-            assert group["retention_in_days"] == 90 and group["kms_key_id"]
+            # build logs keep 90 days; the platform's flow logs keep what `platform.network` says
+            retention = flow_logs if "/flow-logs/" in group["name"] else 90
+            assert group["retention_in_days"] == retention and group["kms_key_id"]
 
 
 def test_every_deploy_role_has_the_default_boundary_which_keeps_the_release_path_out_of_reach(local):

@@ -20,9 +20,10 @@ def tf_env():
 
 @pytest.mark.parametrize(
     ("environment", "count"),
-    # local: home, two bespoke and one native region's stack, replication (the remote region has none);
-    # prod: home, two bespoke regions' stacks, replication
-    [("local", 5), ("prod", 4)],
+    # local: home, two bespoke and one native region's stack, replication (the remote region has none),
+    # and the regional platform: a platform stack per platform region (home and two targets), the global
+    # platform stack, a peering stack per platform target; prod: home, two bespoke regions' stacks, replication
+    [("local", 11), ("prod", 4)],
 )
 def test_every_stack_is_valid_terraform(environment, count, tf_env, request):
     synth = request.getfixturevalue(environment)

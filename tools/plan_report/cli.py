@@ -189,6 +189,10 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
         *(config.names.target_stack(r) for r, s in strategies.items() if s is not DeliveryStrategy.REMOTE),
         config.names.home_stack(),
         *([config.names.replication_stack()] if DeliveryStrategy.BESPOKE in strategies.values() else []),
+        # the platform: each region's stack, what home replicates, the peerings (which read both gateways)
+        *(config.names.platform_stack(r) for r in config.platform_regions),
+        *([config.names.platform_global_stack()] if config.platform_regions else []),
+        *(config.names.peering_stack(r) for r in config.platform_regions[1:]),
     ]
     out_dir = options.out_dir or paths.plans_dir(config.environment)
     title = f"Terraform plan: `{config.app}-{config.environment}`" + (" (emulator)" if config.emulator.enabled else "")

@@ -6,7 +6,8 @@ Runs its own emulator (port 4610) with the work directory as relay's state root 
 the emulator's files, the Terraform state and the plugin cache all live there, so the shared emulator
 on 4566 and the `local` environment's state are never touched. The emulator is started unless it is
 already running there, and stopped at the end only if this script started it. Apps `plandemo`
-(2 target regions) and `planbig` (10 target regions) are synthesized into the work directory.
+(2 target regions) and `planbig` (10 target regions) are synthesized into the work directory, with the
+regional platform switched off: the fixtures are the pipeline's stacks (targets, home, replication).
 
 Scenarios, each saved as `fixtures/<scenario>/<stack>.json.gz` (`terraform show -json`, gzipped):
 
@@ -79,15 +80,20 @@ class Fixtures:
         self.timings: dict[str, float] = {}
 
     def synth(self, **overrides) -> list[Path]:
-        """Synthesize `overrides` over the `local` environment; return the stack dirs in deploy order."""
-        overrides = {"emulator": {"endpoint": self.endpoint}, **overrides}
+        """Synthesize `overrides` over the `local` environment, its platform off; return the stack dirs in
+        deploy order."""
+        # The local environment's platform regions are not the fixtures' targets, and its stacks are not planned.
+        overrides = {"emulator": {"endpoint": self.endpoint}, "platform": {"enabled": False}, **overrides}
         config = load_config(environ={"RELAY_ENV": "local", "RELAY_OVERRIDES": json.dumps(overrides)})
         # Fresh stacks only: a stack left from another configuration must not be planned.
         shutil.rmtree(self.outdir / "stacks", ignore_errors=True)
         built = build_app(config, outdir=str(self.outdir))
         built.app.synth()
+        pipeline = (*built.targets, built.home, built.replication)
+        if set(built.stacks) != set(pipeline):
+            raise SystemExit(f"expected only the pipeline's stacks, got {[s.node.id for s in built.stacks]}")
         # The local backend's state path is relative to the stack directory, so it lands in the work dir.
-        return [self.outdir / "stacks" / s.node.id for s in (*built.targets, built.home, built.replication)]
+        return [self.outdir / "stacks" / s.node.id for s in pipeline]
 
     def plan(self, scenario: str, stacks: list[Path]) -> dict[str, dict]:
         started = time.monotonic()
