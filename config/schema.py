@@ -611,6 +611,17 @@ class SecretConfig(_Strict):
     rotation: RotationConfig | None = None
     """Rotation by a Lambda function of yours: `lambda_arn` (required; a function in the home region) and `days`
     between rotations (1-365, default 30). Default none: no rotation."""
+    recovery_window_days: Annotated[int, Field(ge=0, le=30)] = 30
+    """Days a destroyed secret can still be restored (7-30), or 0 to delete it at once. While it waits, no secret
+    of the same name can be created: redeploying the platform's home stack within the window fails. Default 30
+    (Secrets Manager's default)."""
+
+    @field_validator("recovery_window_days")
+    @classmethod
+    def _recovery_window(cls, value: int) -> int:
+        if 0 < value < 7:
+            raise ValueError(f"recovery_window_days is {value}; allowed: 0 (delete at once) or 7-30")
+        return value
 
 
 class ImagesConfig(_Strict):

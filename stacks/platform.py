@@ -212,6 +212,7 @@ class PlatformGlobalStack(RelayStack):
                     replicas=replica_keys,
                     rotation_lambda_arn=secret.rotation.lambda_arn if secret.rotation else None,
                     rotation_days=secret.rotation.days if secret.rotation else 30,
+                    recovery_window_in_days=secret.recovery_window_days,
                 ),
                 provider=self.provider,
             )

@@ -409,7 +409,7 @@ def main(argv: list[str] | None = None, *, prog: str = "relay demo") -> int:
     delivered = ", ".join(f"{d.region} ({d.strategy.value})" for d in decisions(config))
     print(f"relay demo: {config.home_region} -> {delivered} on {config.emulator.endpoint}")
     print(f"terraform {info.text}; hashicorp/aws {terraform.provider_version()} from {source.describe()}")
-    deploy_step = f"deploy {stack_count(config)} stacks with cdktf (replication last)"
+    deploy_step = f"deploy {stack_count(config)} stacks with cdktf (replication and peerings last)"
     destroy_step = "destroy the deployed application and every stack" if options.destroy else None
     started = False
     with ExitStack() as cleanup:

@@ -21,6 +21,8 @@ import uuid
 from collections.abc import Callable
 from urllib.parse import urlparse
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from config import ConfigError, load_config
 from tools import deploy
 from tools.platform import Platform
@@ -122,7 +124,7 @@ def main(argv: list[str] | None = None, *, prog: str = "relay platform-bench") -
             for kind, seconds in one_sample(platform, index).items():
                 rows.setdefault(kind, []).extend(seconds)
         timed = deploy_times(platform) if options.deploy else []
-    except (WaitTimeout, deploy.DeployError) as error:
+    except (WaitTimeout, deploy.DeployError, ClientError, BotoCoreError) as error:
         print(f"relay: platform benchmark failed: {error}", file=sys.stderr)
         return 1
     width = max(len(kind) for kind in rows)

@@ -21,7 +21,7 @@ from tools import demo
 from tools.release import Release as RealRelease
 from tools.wait import WaitTimeout, wait_for
 
-DEPLOY = "deploy 4 stacks with cdktf (replication last)"
+DEPLOY = "deploy 4 stacks with cdktf (replication and peerings last)"
 DESTROY = "destroy the deployed application and every stack"
 
 
@@ -175,3 +175,10 @@ def test_without_a_provider_the_demo_and_deploy_stop_in_seconds_before_starting_
     assert 'README.md, section "Terraform by hand and offline"' in result.stderr
     assert demo.EMULATOR_STEP not in result.stdout and "Summary" not in result.stdout
     assert not (Path(tmp_path) / "state" / "emulator").exists()
+
+
+def test_the_deploy_step_counts_every_stack_of_the_configuration(local, prod):
+    # the same count as the synthesis: pipeline stacks, and with the platform its regions' stacks, home's and
+    # one peering per target
+    assert demo.stack_count(local.config) == len(local.stacks) == 11
+    assert demo.stack_count(prod.config) == len(prod.stacks) == 4

@@ -538,3 +538,16 @@ def test_pinned_zones_reach_the_network():
     config = load_config(environ={"RELAY_ENV": "local", "RELAY_OVERRIDES": json.dumps(overrides)})
     assert config.platform.network_for("eu-west-1").zone_ids == ("euw1-az3", "euw1-az1")
     assert config.platform.network_for("eu-south-2").zone_ids == ()
+
+
+@pytest.mark.parametrize("days", [1, 6, 31])
+def test_a_secret_recovery_window_is_0_or_7_to_30_days(days):
+    overrides = {"platform": {"secrets": [{"name": "app", "recovery_window_days": days}]}}
+    with pytest.raises(ConfigError) as error:
+        load_config(environ={"RELAY_ENV": "local", "RELAY_OVERRIDES": json.dumps(overrides)})
+    assert "platform.secrets[0].recovery_window_days" in str(error.value)
+
+
+def test_the_local_secret_is_deleted_at_once_so_the_home_stack_can_be_rebuilt():
+    config = load_config(environ={"RELAY_ENV": "local"})
+    assert [s.recovery_window_days for s in config.platform.secrets] == [0]

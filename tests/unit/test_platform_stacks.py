@@ -140,6 +140,7 @@ def test_secrets_replicate_to_every_target_with_its_replica_key_and_hold_no_valu
     stack = local.stack(local.platform_global)
     secret = one(resources(stack, "aws_secretsmanager_secret"))
     assert secret["name"] == local.config.names.secret("app")
+    assert secret["recovery_window_in_days"] == 0, "local deletes it at once: the home stack can be rebuilt"
     assert sorted(r["region"] for r in secret["replica"]) == sorted(PLATFORM_TARGETS)
     assert all(r["kms_key_id"].startswith("${aws_kms_replica_key.") for r in secret["replica"])
     # no value in code, plan, state or outputs: the value is set outside Terraform (`relay secrets seed`)
