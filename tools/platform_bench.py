@@ -19,14 +19,12 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from urllib.parse import urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from config import ConfigError, load_config
 from tools import deploy
 from tools.platform import Platform
-from tools.push_bench import percentile
+from tools.push_bench import local_emulator_config, percentile
 from tools.wait import WaitTimeout, wait_for
 
 
@@ -106,13 +104,8 @@ def main(argv: list[str] | None = None, *, prog: str = "relay platform-bench") -
     options = parser.parse_args(argv)
     if options.samples < 1:
         parser.error(f"--samples must be at least 1, got {options.samples}")
-    try:
-        config = load_config()
-    except ConfigError as error:
-        print(f"relay: configuration error\n{error}", file=sys.stderr)
-        return 2
-    if not config.emulator.enabled or urlparse(config.emulator.endpoint).hostname not in ("127.0.0.1", "localhost"):
-        print("relay: the platform benchmark runs on the local emulator only", file=sys.stderr)
+    config = local_emulator_config("platform")
+    if config is None:
         return 2
     if not config.platform.enabled:
         print(f"relay: the platform is off in {config.environment} (platform.enabled)", file=sys.stderr)

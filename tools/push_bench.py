@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from config import ConfigError, load_config, paths
+from config.schema import RelayConfig
 from regions.delivery import decisions
 from tools.release import Release, SourceRepository, labelled
 from tools.wait import WaitTimeout, wait_for
@@ -96,19 +97,27 @@ def direct_run(release: Release) -> float:
         return time.monotonic() - started
 
 
+def local_emulator_config(benchmark: str) -> RelayConfig | None:
+    """The configuration, when it is valid and names the local emulator; else None, the reason printed."""
+    try:
+        config = load_config()
+    except ConfigError as error:
+        print(f"relay: configuration error\n{error}", file=sys.stderr)
+        return None
+    if not config.emulator.enabled or urlparse(config.emulator.endpoint).hostname not in ("127.0.0.1", "localhost"):
+        print(f"relay: the {benchmark} benchmark runs on the local emulator only", file=sys.stderr)
+        return None
+    return config
+
+
 def main(argv: list[str] | None = None, *, prog: str = "relay push-bench") -> int:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--pushes", type=int, default=10, help="how many pushes to time (default 10)")
     options = parser.parse_args(argv)
     if options.pushes < 1:
         parser.error(f"--pushes must be at least 1, got {options.pushes}")
-    try:
-        config = load_config()
-    except ConfigError as error:
-        print(f"relay: configuration error\n{error}", file=sys.stderr)
-        return 2
-    if not config.emulator.enabled or urlparse(config.emulator.endpoint).hostname not in ("127.0.0.1", "localhost"):
-        print("relay: the push benchmark runs on the local emulator only", file=sys.stderr)
+    config = local_emulator_config("push")
+    if config is None:
         return 2
     release = Release(config)
     repository = SourceRepository(config, paths.state_root() / "bench" / "clone")
