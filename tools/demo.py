@@ -335,13 +335,18 @@ def platform_steps(report: Report, config) -> None:
     )
     if config.platform.secrets:
         name = platform.secret_name()
+
+        def replicas_in_step() -> None:
+            value = platform.read_secret(home)  # read once: home's value does not change while we wait
+            wait_for(
+                "every replica to answer home's value",
+                lambda: all(platform.read_secret(r) == value for r in targets),
+                timeout=30,
+            )
+
         report.run(
             f"secret {name} readable in {', '.join(targets)}",
-            lambda: wait_for(
-                "every replica to answer home's value",
-                lambda: all(platform.read_secret(r) == platform.read_secret(home) for r in targets),
-                timeout=30,
-            ),
+            replicas_in_step,
             lambda _: "every replica answers home's value",
         )
     tag = f"demo-{uuid.uuid4().hex[:8]}"
