@@ -55,7 +55,9 @@ Launch settings: `CFN_IGNORE_UNSUPPORTED_RESOURCE_TYPES=0` unless the caller's e
 it, so that CloudFormation fails a stack with a resource type LocalStack cannot create instead
 of reporting CREATE_COMPLETE for a resource that does not exist. `PROVIDER_OVERRIDE_DYNAMODB=relay`
 and `PROVIDER_OVERRIDE_DYNAMODBSTREAMS=relay`: the plugin's moto-backed DynamoDB and DynamoDB Streams
-(LocalStack's DynamoDB downloads DynamoDB Local at first use). `PERSISTENCE=0`: the emulator
+(LocalStack's DynamoDB downloads DynamoDB Local at first use). `RELAY_HEALTH_CHECK_INTERVAL_SECONDS=1`
+unless the caller's environment sets it: Route 53 health checks probe every second instead of their
+RequestInterval (10 or 30 s). `PERSISTENCE=0`: the emulator
 keeps its state in memory, and `stop` discards it.
 
 Importable API (for the tools, the plugin suite and the benchmark)::
@@ -500,6 +502,8 @@ class Emulator:
         """The environment LocalStack runs with (see the module docstring for why each setting is there)."""
         env = self._clean_env()
         env.setdefault("CFN_IGNORE_UNSUPPORTED_RESOURCE_TYPES", "0")
+        # Route 53 health checks probe every second (AWS: every 10 or 30 s), see the plugin's route53_health.py
+        env.setdefault("RELAY_HEALTH_CHECK_INTERVAL_SECONDS", "1")
         env.update(
             {
                 "OVERRIDE_IN_DOCKER": "0",

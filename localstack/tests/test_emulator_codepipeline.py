@@ -45,7 +45,7 @@ Resources:
       Value: !GetAtt Missing.Arn
 """
 
-UNSUPPORTED_TYPE = "AWS::ElasticLoadBalancingV2::LoadBalancer"
+UNSUPPORTED_TYPE = "AWS::RDS::DBInstance"  # no resource provider in LocalStack community or the plugin
 UNSUPPORTED_TEMPLATE = TEMPLATE.replace(
     "Outputs:",
     f"""  Balancer:

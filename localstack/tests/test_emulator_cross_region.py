@@ -22,7 +22,7 @@ pytestmark = pytest.mark.emulator
 
 TARGET = "eu-central-1"  # has CodePipeline: an artifact store may live there
 NO_CODEPIPELINE = "ca-west-1"  # CloudFormation but no CodePipeline (botocore's endpoint data)
-UNSUPPORTED_TYPE = "AWS::ElasticLoadBalancingV2::LoadBalancer"
+UNSUPPORTED_TYPE = "AWS::RDS::DBInstance"  # no resource provider in LocalStack community or the plugin
 DEPLOY_TIMEOUT = 120
 REMOTE_BUILDSPEC = Path(__file__).resolve().parents[2] / "buildspec" / "remote-deploy.yml"
 

@@ -41,6 +41,13 @@ def relay_emulator_install():
     secrets_replicas.install()
     ec2_rules.install()
     kms_replicas.install()
+    from relay_emulator import cloudfront  # REST router: required query values (CloudFront Tag / Untag)
+
+    cloudfront.install()
+    from relay_emulator import elb_frontend, route53_health  # Route 53 health checks, TestDNSAnswer, LB front ends
+
+    route53_health.install()
+    elb_frontend.register()
     LOG.info(
         "relay emulator plugin installed (S3 replication, bucket policy Deny statements, CodePipeline event "
         "target, CloudTrail data events, CloudFormation unsupported-type guard, git push route, EC2 rule descriptions, "

@@ -117,3 +117,33 @@ def dynamodbstreams():
 
     provider = _MotoOnly("dynamodbstreams", "2012-08-10")
     return Service.for_provider(provider, dispatch_table_factory=streams_dispatch_table)
+
+
+@aws_provider(api="elbv2")
+def elbv2():
+    from relay_emulator import elbv2 as relay_elbv2
+
+    # not in LocalStack's community edition: moto's ELBv2, instances of a terminated (scaled-in)
+    # Auto Scaling group deregistered from its target groups, terminated instances never healthy (elbv2.py)
+    relay_elbv2.install()
+    return Service.for_provider(_MotoOnly("elbv2", "2015-12-01"), dispatch_table_factory=_moto_fallback_table)
+
+
+@aws_provider(api="autoscaling")
+def autoscaling():
+    from relay_emulator import elbv2 as relay_elbv2
+
+    # not in LocalStack's community edition: moto's Auto Scaling (instances in moto's EC2, which
+    # LocalStack serves, registered in moto's ELBv2 target groups; patches in elbv2.py)
+    relay_elbv2.install()
+    return Service.for_provider(_MotoOnly("autoscaling", "2011-01-01"), dispatch_table_factory=_moto_fallback_table)
+
+
+@aws_provider(api="cloudfront")
+def cloudfront():
+    from relay_emulator.cloudfront import CloudFrontProvider
+
+    # not in LocalStack's community edition; moto drops origin groups, policies and more:
+    # distributions, their tags and invalidations, and AWS's managed policies are ours
+    # (cloudfront.py); origin access controls, public keys and key groups go to moto
+    return Service.for_provider(CloudFrontProvider(), dispatch_table_factory=_moto_fallback_table)
