@@ -29,6 +29,7 @@ from config.naming import InvalidName, Names
 from config.paths import PROJECT_ROOT
 from config.schema import (
     ASN_RANGES,
+    CertificateArn,
     DeliveryStrategy,
     NetworkRegionConfig,
     PolicyException,
@@ -694,6 +695,92 @@ def _check_platform(
     return problems, regions
 
 
+def _application_entry(
+    valid: Callable[..., Any], field: str, where: tuple[str, ...], listed: list[str], what: str
+) -> list[Problem]:
+    """An application setting that names a platform entry (secret, table, image): it must exist; unset, the
+    platform needs at least one."""
+    chosen = valid("application", field)
+    if chosen is _UNSET:
+        return []
+    if chosen is None and not listed:
+        message = f"the application tier needs a {what}; configure one under {'.'.join(where)}"
+        return [Problem((("application", field), where), message)]
+    if chosen is not None and chosen not in listed:
+        allowed = ", ".join(listed) or "none configured"
+        return [Problem((("application", field),), f"{chosen!r} is not a platform {what}; allowed: {allowed}")]
+    return []
+
+
+def _check_application(
+    settings: Mapping[str, Any], valid: Callable[..., Any], platform_regions: list[str] | None
+) -> list[Problem]:
+    """An enabled application tier runs on the platform: its regions are the platform targets, at least one of
+    them active; what it reads exists in the platform; each certificate is in its own region. The edge needs
+    the application tier and a domain."""
+    problems: list[Problem] = []
+    enabled = valid("application", "enabled") is True
+    edge = valid("edge", "enabled") is True
+    if edge and not enabled:
+        problems.append(
+            Problem(
+                (("edge", "enabled"), ("application", "enabled")),
+                "the edge routes to the application tier; enable application too",
+            )
+        )
+    if edge and valid("edge", "domain") is None:
+        problems.append(
+            Problem((("edge", "domain"),), "an enabled edge needs the domain of its hosted zone, e.g. example.com")
+        )
+    # With the platform off, the tier is off too (and not checked against the platform)
+    if not enabled or valid("platform", "enabled") is not True or platform_regions is None:
+        return problems
+    regions = platform_regions[1:]  # never empty: platform.regions lists one at least, or every target
+    allowed = ", ".join(regions)
+    standby = valid("application", "standby_regions")
+    if standby is not _UNSET:
+        for index, region in enumerate(standby):
+            if region not in regions:
+                problems.append(
+                    Problem(
+                        (("application", "standby_regions", index),),
+                        f"{region!r} is not an application region; allowed: {allowed}",
+                    )
+                )
+        if set(regions) <= set(standby):
+            problems.append(
+                Problem(
+                    (("application", "standby_regions"),),
+                    "every application region is on standby; keep at least one active (remove it from standby_regions)",
+                )
+            )
+    certificates = _valid_entries(settings, ("application", "certificate_arns"), CertificateArn)
+    for region, arn in certificates.items():
+        if region not in regions:
+            problems.append(
+                Problem(
+                    (("application", "certificate_arns", region),),
+                    f"{region!r} is not an application region; allowed: {allowed}",
+                )
+            )
+        elif arn is not _UNSET and arn_region(arn) != region:
+            problems.append(
+                Problem(
+                    (("application", "certificate_arns", region),),
+                    f"the certificate is in {arn_region(arn)!r}; a load balancer uses a certificate of its own "
+                    f"region ({region!r})",
+                )
+            )
+    listed = _platform_names(valid, platform_regions) or {}
+    problems += _application_entry(valid, "secret", ("platform", "secrets"), listed.get("secrets", []), "secret")
+    problems += _application_entry(valid, "table", ("platform", "data", "tables"), listed.get("tables", []), "table")
+    repositories = listed.get("repositories", [])
+    problems += _application_entry(
+        valid, "image", ("platform", "images", "repositories"), repositories, "image repository"
+    )
+    return problems
+
+
 def _platform_names(valid: Callable[..., Any], regions: list[str] | None) -> dict[str, list[str]] | None:
     """The names `Names.platform_all` computes, from the platform settings that are valid."""
     if not regions:
@@ -777,6 +864,9 @@ def _cross_field_problems(settings: Mapping[str, Any], root: Path) -> list[Probl
     if home_known and targets is not _UNSET:
         found, platform_regions = _check_platform(settings, valid, home, targets)
         problems += found
+    # Which regions run the application is unknown while platform.regions is wrong (reported above).
+    wrong_regions = any(loc[:2] == ("platform", "regions") for problem in problems for loc in problem.fields)
+    problems += _check_application(settings, valid, None if wrong_regions else platform_regions)
     parts = (valid("app"), valid("environment"), valid("namespace"))
     if home_known and targets is not _UNSET and _UNSET not in parts:
         creates_connection = (

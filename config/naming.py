@@ -30,6 +30,7 @@ LIMITS: dict[str, tuple[int, str]] = {
     "ssm_parameter": (1011, r"^/[A-Za-z0-9_.\-/]+$"),
     "name_tag": (256, r"^[\w .:/=+@-]+$"),
     "stack": (128, r"^[A-Za-z][A-Za-z0-9-]*$"),
+    "load_balancer": (32, r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$"),
     "trail": (128, r"^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$"),
 }
 
@@ -191,6 +192,19 @@ class Names:
     def parameter_prefix(self) -> str:
         """SSM parameter path under which each platform stack publishes what the application tier reads."""
         return self._check("ssm_parameter", f"/{self.app}/{self.environment}/platform")
+
+    def load_balancer(self) -> str:
+        """The application tier's load balancer in every application region, `<app>-<env>-app` (the edge finds it
+        by this name)."""
+        return self._check("load_balancer", f"{self._base}-app")
+
+    def edge_kms_alias(self) -> str:
+        """Alias of the edge's key (the CloudFront access log bucket, in the home region)."""
+        return self._check("kms_alias", f"alias/{self._base}-edge")
+
+    def edge_stack(self) -> str:
+        """Terraform stack of the global edge (Route 53 records and health checks, CloudFront)."""
+        return self._check("stack", f"{self._base}-edge")
 
     def platform_all(
         self,

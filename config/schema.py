@@ -722,6 +722,161 @@ class PlatformConfig(_Strict):
         )
 
 
+ACM_CERTIFICATE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]{1,64}$")
+INSTANCE_TYPE = r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.[a-z0-9]+$"
+IMAGE_TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+DNS_LABEL = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+DOMAIN_NAME = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+HOSTED_ZONE_ID = r"^Z[A-Z0-9]{1,31}$"
+
+
+def _certificate_arn(value: str) -> str:
+    if not ACM_CERTIFICATE_ARN.match(value):
+        raise ValueError(
+            f"{value!r} is not an ACM certificate ARN; expected "
+            "arn:aws:acm:<region>:<12-digit account>:certificate/<id>"
+        )
+    return value
+
+
+CertificateArn = Annotated[str, AfterValidator(_certificate_arn)]
+
+
+class CapacityConfig(_Strict):
+    """Instances of the application's Auto Scaling group in an active region."""
+
+    min_size: Annotated[int, Field(ge=0, le=100)] = 2
+    """Fewest instances (0-100). Default 2."""
+    max_size: Annotated[int, Field(ge=1, le=100)] = 4
+    """Most instances (1-100). Default 4."""
+    desired: Annotated[int, Field(ge=0, le=100)] = 2
+    """Instances at start, between `min_size` and `max_size`; scaling moves it within them. Default 2."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CapacityConfig:
+        if not self.min_size <= self.desired <= self.max_size:
+            raise ValueError(
+                f"min_size {self.min_size}, desired {self.desired}, max_size {self.max_size}: "
+                "allowed min_size <= desired <= max_size"
+            )
+        return self
+
+
+class ApplicationConfig(_Strict):
+    """The application tier the pipelines deploy in every platform target region (off by default).
+
+    In those regions the release deploys `template_path` (load balancer, Auto Scaling group, launch template)
+    with the region's platform parameters; other target regions deploy `deploy.template_path` as before.
+    A region in `standby_regions` runs `standby_capacity` instances, every other one `capacity`."""
+
+    enabled: bool = False
+    """Deploy the application tier in the platform target regions. With the platform off, the tier (and the edge)
+    is off too, so `{"platform": {"enabled": false}}` still switches the whole platform off. Default false."""
+    template_path: Annotated[str, StringConstraints(min_length=1, max_length=250)] = "app-tier.yaml"
+    """Path of the application tier's template inside the release zip. Default `app-tier.yaml`."""
+    instance_type: Annotated[str, StringConstraints(pattern=INSTANCE_TYPE, max_length=32)] = "t3.micro"
+    """EC2 instance type of the application's instances. Default `t3.micro`."""
+    capacity: CapacityConfig = CapacityConfig()
+    """Instances in an active region: `min_size`, `max_size`, `desired`. Default 2, 4, 2."""
+    standby_capacity: Annotated[int, Field(ge=0, le=100)] = 1
+    """Instances in a standby region (minimum, maximum and desired alike; 0 keeps only the load balancer).
+    Default 1."""
+    standby_regions: list[str] = []
+    """The application regions that run on standby, each a platform target region, once; at least one
+    application region must stay active. Promoting a standby region is moving it out of this list (and
+    another into it). Default none: every application region active."""
+    secret: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,32}$")] | None = None
+    """The platform secret (`platform.secrets[].name`) the instances may read. Default: the first secret."""
+    table: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=TABLE_NAME)] | None = None
+    """The platform table (`platform.data.tables[].name`) the instances may use. Default: the first table."""
+    image: Annotated[str, StringConstraints(min_length=2, max_length=200, pattern=ECR_NAME)] | None = None
+    """The platform image repository (`platform.images.repositories`) the instances run. Default: the first."""
+    image_tag: Annotated[str, StringConstraints(pattern=IMAGE_TAG)] = "1.0.0"
+    """Tag of the image the instances run (the repositories' tags are immutable). Default `1.0.0`."""
+    certificate_arns: dict[str, CertificateArn] = {}
+    """ACM certificate per application region, by region name: that region's load balancer listens on HTTPS
+    (TLS 1.3/1.2 policy) and redirects HTTP to it. A region without one listens on plain HTTP. Default none."""
+
+    @field_validator("standby_regions")
+    @classmethod
+    def _unique_standby(cls, value: list[str]) -> list[str]:
+        return _unique("region", value)
+
+    @field_validator("template_path")
+    @classmethod
+    def _relative_template(cls, value: str) -> str:
+        if value.startswith("/") or ".." in Path(value).parts:
+            raise ValueError(f"{value!r} must be a relative path inside the release zip")
+        return value
+
+
+class HealthCheckConfig(_Strict):
+    """Route 53 health checks of each region's load balancer."""
+
+    path: Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9/_.~-]{0,254}$")] = "/healthz"
+    """Path probed on the load balancer (HTTPS where the region has a certificate). Default `/healthz`."""
+    request_interval: Literal[10, 30] = 10
+    """Seconds between probes from each checker (10 or 30). Default 10."""
+    failure_threshold: Annotated[int, Field(ge=1, le=10)] = 3
+    """Consecutive probes that change the status (1-10). Default 3."""
+
+
+class CloudFrontConfig(_Strict):
+    """The CloudFront distribution in front of the load balancers."""
+
+    enabled: bool = True
+    """Create the distribution (its origin group fails over from the primary to the secondary region).
+    Default true."""
+    price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = "PriceClass_100"
+    """Edge locations used: `PriceClass_100`, `PriceClass_200` or `PriceClass_All`. Default `PriceClass_100`."""
+    certificate_arn: CertificateArn | None = None
+    """ACM certificate (in us-east-1, as CloudFront requires) for `aliases`. Default none: CloudFront's own
+    certificate and domain name (`*.cloudfront.net`), whose security policy CloudFront fixes."""
+    minimum_protocol_version: Literal["TLSv1.2_2019", "TLSv1.2_2021", "TLSv1.2_2025", "TLSv1.3_2025"] = "TLSv1.2_2021"
+    """Viewer security policy with `certificate_arn`: `TLSv1.2_2019`, `TLSv1.2_2021`, `TLSv1.2_2025` or
+    `TLSv1.3_2025`. Default `TLSv1.2_2021`."""
+    aliases: list[Annotated[str, StringConstraints(pattern=DOMAIN_NAME, max_length=200)]] = []
+    """Domain names the distribution answers for; needs `certificate_arn`. Default none."""
+    web_acl_id: (
+        Annotated[str, StringConstraints(pattern=r"^arn:aws(-[a-z]+)*:wafv2:us-east-1:\d{12}:global/webacl/.+$")] | None
+    ) = None
+    """ARN of a WAFv2 web ACL (scope CLOUDFRONT) to attach. Default none."""
+    log_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    """Days the access logs are kept in the log bucket. Default 90."""
+
+    @model_validator(mode="after")
+    def _aliases_need_certificate(self) -> CloudFrontConfig:
+        if self.aliases and self.certificate_arn is None:
+            raise ValueError("aliases need certificate_arn (CloudFront serves other names only with their certificate)")
+        if self.certificate_arn is not None and arn_region(self.certificate_arn) != "us-east-1":
+            raise ValueError(
+                f"certificate_arn is in {arn_region(self.certificate_arn)}; CloudFront only uses certificates in "
+                "us-east-1"
+            )
+        return self
+
+
+class EdgeConfig(_Strict):
+    """The global edge of the application: Route 53 records that route by latency and fail over, and CloudFront
+    (off by default; needs `application.enabled`).
+
+    Names under `domain`: `<record>` fails over from the active regions (PRIMARY, `active.<record>`: latency
+    records) to the standby regions (SECONDARY, `standby.<record>`), and `<region>.<record>` names each
+    region's load balancer."""
+
+    enabled: bool = False
+    """Build the edge (stack `<app>-<env>-edge`, deployed after the first release: it finds the load balancers
+    the release created). Default false."""
+    domain: Annotated[str, StringConstraints(pattern=DOMAIN_NAME, max_length=200)] | None = None
+    """The hosted zone's domain name, e.g. `example.com`. Required when enabled."""
+    zone_id: Annotated[str, StringConstraints(pattern=HOSTED_ZONE_ID)] | None = None
+    """ID of an existing public hosted zone for `domain`. Default none: relay creates the zone."""
+    record: Annotated[str, StringConstraints(pattern=DNS_LABEL)] = "app"
+    """The application's name under `domain`. Default `app`."""
+    health_check: HealthCheckConfig = HealthCheckConfig()
+    cloudfront: CloudFrontConfig = CloudFrontConfig()
+
+
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\w .:/=+@-]+$")]
 TagValue = Annotated[str, StringConstraints(max_length=256, pattern=r"^[\w .:/=+@-]*$")]
 Name = Annotated[str, StringConstraints(pattern=LOWER_NAME)]
@@ -756,6 +911,8 @@ class RelayConfig(_Strict):
     keys: KeysConfig = KeysConfig()
     emulator: EmulatorConfig = EmulatorConfig()
     platform: PlatformConfig = PlatformConfig()
+    application: ApplicationConfig = ApplicationConfig()
+    edge: EdgeConfig = EdgeConfig()
     tags: Annotated[dict[TagKey, TagValue], Field(max_length=40)] = {}
     """Tags on every resource, added to `app` and `environment` tags. Default none (at most 40)."""
 
@@ -820,6 +977,36 @@ class RelayConfig(_Strict):
             return []
         chosen = self.platform.regions
         return [region for region in self.target_regions if chosen is None or region in chosen]
+
+    @property
+    def application_regions(self) -> list[str]:
+        """The regions that run the application tier: the platform targets; empty when the tier or the platform
+        is off."""
+        return self.platform_targets if self.application.enabled else []
+
+    @property
+    def has_application(self) -> bool:
+        """The application tier is on (`application.enabled`, with the platform on)."""
+        return bool(self.application_regions)
+
+    @property
+    def has_edge(self) -> bool:
+        """The edge is on (`edge.enabled`, with the application tier on)."""
+        return self.edge.enabled and self.has_application
+
+    @property
+    def active_regions(self) -> list[str]:
+        """The application regions at full capacity (not on standby), in `target_regions` order."""
+        return [r for r in self.application_regions if r not in self.application.standby_regions]
+
+    @property
+    def standby_regions(self) -> list[str]:
+        """The application regions on standby, in `target_regions` order."""
+        return [r for r in self.application_regions if r in self.application.standby_regions]
+
+    def standby(self, region: str) -> bool:
+        """Whether an application region runs on standby."""
+        return region in self.application.standby_regions
 
     @property
     def platform_regions(self) -> list[str]:

@@ -103,6 +103,9 @@ class RegionKeyProps:
     """Waiting period before a scheduled deletion. Default 30 (the maximum: keys guard every release)."""
     description: str | None = None
     """The key's description. Default `Release pipeline key (<alias>)`."""
+    log_delivery: bool = False
+    """Let the log delivery service (CloudFront's standard logs) encrypt with the key, for this account's
+    resources only. Default false."""
 
 
 class RegionKey(Construct):
@@ -160,6 +163,17 @@ class RegionKey(Construct):
                     "Action": "kms:DescribeKey",
                     "Resource": "*",
                     "Condition": {"StringEquals": {"aws:SourceArn": props.cloudtrail_trail_arn}},
+                }
+            )
+        if props.log_delivery:
+            statements.append(
+                {
+                    "Sid": "AllowLogDelivery",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "delivery.logs.amazonaws.com"},
+                    "Action": "kms:GenerateDataKey*",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": props.account_id}},
                 }
             )
         self.key = aws.kms_key.KmsKey(

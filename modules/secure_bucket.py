@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from modules import iam
 from modules.cdk_seam import Construct, aws
@@ -50,10 +51,16 @@ class SecureBucketProps:
     """AWS partition, for the bucket ARN. Default `aws`."""
     noncurrent_version_expiration_days: int = 90
     """Days before a superseded version is deleted. Default 90."""
+    expiration_days: int | None = None
+    """Days before every object expires (logs kept for a retention period). Default none: objects stay."""
     force_destroy: bool = False
     """Let Terraform delete the bucket while it holds objects. Default false."""
     eventbridge_notifications: bool = False
     """Send every object event of the bucket to the region's default EventBridge bus. Default false."""
+    object_ownership: Literal["BucketOwnerEnforced", "BucketOwnerPreferred"] = "BucketOwnerEnforced"
+    """`BucketOwnerEnforced` (ACLs disabled) or, for a service that delivers logs through ACLs only
+    (CloudFront's standard logs), `BucketOwnerPreferred` (the bucket owner owns what is delivered). Default
+    `BucketOwnerEnforced`."""
     extra_policy_statements: tuple[dict, ...] = field(default_factory=tuple)
     """Statements added to the bucket policy after the TLS-only deny (e.g. for a log-delivering service).
     Default none."""
@@ -62,7 +69,8 @@ class SecureBucketProps:
 class SecureBucket(Construct):
     """Versioned, KMS-encrypted (bucket key on), private, TLS-only bucket with noncurrent-version expiry.
 
-    Object ownership is enforced (ACLs disabled) and all four Block Public Access settings are on.
+    Object ownership is enforced (ACLs disabled) unless a log-delivering service needs ACLs, and all four Block
+    Public Access settings are on.
     """
 
     def __init__(self, scope: Construct, id: str, *, props: SecureBucketProps, provider: aws.provider.AwsProvider):
@@ -88,12 +96,14 @@ class SecureBucket(Construct):
             ignore_public_acls=True,
             restrict_public_buckets=True,
         )
-        aws.s3_bucket_ownership_controls.S3BucketOwnershipControls(
+        self.ownership = aws.s3_bucket_ownership_controls.S3BucketOwnershipControls(
             self,
             "ownership",
             provider=provider,
             bucket=bucket_id,
-            rule=aws.s3_bucket_ownership_controls.S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
+            rule=aws.s3_bucket_ownership_controls.S3BucketOwnershipControlsRule(
+                object_ownership=props.object_ownership
+            ),
         )
         self.versioning = aws.s3_bucket_versioning.S3BucketVersioningA(
             self,
@@ -139,6 +149,11 @@ class SecureBucket(Construct):
                             noncurrent_days=props.noncurrent_version_expiration_days
                         )
                     ],
+                    expiration=(
+                        [lifecycle.S3BucketLifecycleConfigurationRuleExpiration(days=props.expiration_days)]
+                        if props.expiration_days
+                        else None
+                    ),
                     abort_incomplete_multipart_upload=[
                         lifecycle.S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
                             days_after_initiation=7

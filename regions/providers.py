@@ -11,7 +11,9 @@ from modules.cdk_seam import Construct, aws
 
 # Every service the stacks call; in emulator mode each is pointed at the emulator endpoint.
 EMULATED_SERVICES = (
+    "autoscaling",
     "cloudformation",
+    "cloudfront",
     "cloudtrail",
     "cloudwatchlogs",
     "codebuild",
@@ -21,9 +23,11 @@ EMULATED_SERVICES = (
     "dynamodb",
     "ec2",
     "ecr",
+    "elbv2",
     "events",
     "iam",
     "kms",
+    "route53",
     "s3",
     "secretsmanager",
     "ssm",

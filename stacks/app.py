@@ -10,6 +10,7 @@ from config.schema import DeliveryStrategy, RelayConfig
 from modules import policy_checks
 from modules.cdk_seam import cdk
 from regions.delivery import decisions
+from stacks.edge import EdgeStack
 from stacks.home import HomeStack
 from stacks.platform import PeeringStack, PlatformGlobalStack, PlatformStack
 from stacks.replication import ReplicationStack
@@ -32,13 +33,16 @@ class RelayApp:
     """What home replicates to the platform regions; None when the platform is off."""
     peering: list[PeeringStack]
     """One transit gateway peering stack per platform target region."""
+    edge: EdgeStack | None = None
+    """The application's global edge; None when it is off. It deploys after the first release (see
+    stacks/edge.py), so `cdktf deploy '*'` before any release fails there, naming the missing load balancer."""
 
     @property
     def stacks(self) -> list[cdk.TerraformStack]:
         """Every stack of the app."""
         pipeline = [self.home, *self.targets, *([self.replication] if self.replication else [])]
         platform = [*self.platform, *([self.platform_global] if self.platform_global else []), *self.peering]
-        return pipeline + platform
+        return pipeline + platform + ([self.edge] if self.edge else [])
 
 
 def build_app(config: RelayConfig, *, outdir: str | None = None, root: Path = PROJECT_ROOT) -> RelayApp:
@@ -72,6 +76,7 @@ def build_app(config: RelayConfig, *, outdir: str | None = None, root: Path = PR
         platform=platform,
         platform_global=platform_global,
         peering=peering,
+        edge=EdgeStack(app, config=config) if config.has_edge else None,
     )
     # Every stack is checked at synthesis against relay's policy rules (modules/policy_checks.py).
     for stack in built.stacks:

@@ -273,6 +273,14 @@ class RelayStack(cdk.TerraformStack):
         )
         return boundary.policy.arn
 
+    def deploy_boundary_arn(self, region: str) -> str:
+        """The ARN of `region`'s deploy role's permissions boundary, from its name (no lookup): the configured
+        one, else relay's default (created by the stack that holds the region's deploy role)."""
+        if self.config.deploy.permissions_boundary_arn:
+            return self.config.deploy.permissions_boundary_arn
+        name = self.config.names.policy("deploy-boundary", region)
+        return f"arn:{self.partition}:iam::{self.account_id}:policy/{name}"
+
     def output(self, id: str, value: str, description: str) -> None:
         """A stack output with a description."""
         cdk.TerraformOutput(self, id, value=value, description=description)

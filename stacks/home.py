@@ -109,7 +109,7 @@ class HomeStack(RelayStack):
                     artifact_bucket_name=names.bucket("artifacts", region),
                     kms_alias=names.kms_alias(region),
                     deploy_role_name=names.role("deploy", region),
-                    deploy=stack_deploy(config),
+                    deploy=stack_deploy(config, region, self.deploy_boundary_arn(region)),
                     action_name=names.deploy_action(region),
                     input_artifact=RELEASE_ARTIFACT,
                 )
@@ -128,7 +128,7 @@ class HomeStack(RelayStack):
                     log_group_name=names.remote_deploy_log_group(region),
                     build_role_name=names.role("remote-deploy", region),
                     deploy_role_name=names.role("deploy", region),
-                    deploy=stack_deploy(config),
+                    deploy=stack_deploy(config, region, self.deploy_boundary_arn(region)),
                     deploy_statements=self.deploy_statements(region, root),
                     permissions_boundary_arn=self.deploy_boundary(region),
                     kms_key_arn=self.key.arn,

@@ -46,6 +46,28 @@ def endpoint(service: str, region: str) -> str:
     return f"https://{service}.{region}.{catalog.dns_suffix(region)}"
 
 
+def application_values(config: RelayConfig, region: str) -> dict[str, tuple[str, str]]:
+    """The application tier's settings for one application region, as platform parameters (key: value and
+    description): promoting a standby region changes these and the pipeline deploys them."""
+    application = config.application
+    standby = config.standby(region)
+    capacity = application.capacity
+    return {
+        "app-load-balancer-name": (config.names.load_balancer(), "Name of the application's load balancer"),
+        "app-instance-type": (application.instance_type, "Instance type of the application"),
+        "app-image-tag": (application.image_tag, "Tag of the image the application runs"),
+        "app-standby": ("true" if standby else "false", "Whether this region runs on standby capacity"),
+        "app-min-size": (str(capacity.min_size), "Fewest instances when active"),
+        "app-max-size": (str(capacity.max_size), "Most instances when active"),
+        "app-desired-capacity": (str(capacity.desired), "Instances at start when active"),
+        "app-standby-capacity": (str(application.standby_capacity), "Instances when on standby"),
+        "app-certificate-arn": (
+            application.certificate_arns.get(region, "none"),
+            "Certificate of the load balancer's HTTPS listener (none: HTTP only)",
+        ),
+    }
+
+
 class PlatformStack(RelayStack):
     """One region's platform: key, network, transit gateway, image repositories, parameters."""
 
@@ -158,6 +180,8 @@ class PlatformStack(RelayStack):
             values[f"table-{table.name}"] = (names.table(table.name), f"Name of the table {table.name}")
         for image, repository in self.repositories.items():
             values[f"image-{image}"] = (repository.repository.repository_url, f"Repository of the image {image}")
+        if self.region in config.application_regions:
+            values.update(application_values(config, self.region))
         prefix = names.parameter_prefix()
         for key, (value, description) in values.items():
             parameter = aws.ssm_parameter.SsmParameter(

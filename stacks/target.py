@@ -19,15 +19,67 @@ from modules.regional_pipeline import RegionalPipeline, RegionalPipelineProps
 from modules.trigger import CloudTrailTrigger, CloudTrailTriggerProps, EventBridgeTrigger, TriggerProps
 from stacks.base import RelayStack
 
+APPLICATION_PARAMETERS = {
+    "VpcId": "vpc-id",
+    "PublicSubnetIds": "public-subnet-ids",
+    "AppSubnetIds": "app-subnet-ids",
+    "LoadBalancerSecurityGroupId": "lb-security-group-id",
+    "AppSecurityGroupId": "app-security-group-id",
+    "LoadBalancerName": "app-load-balancer-name",
+    "InstanceType": "app-instance-type",
+    "ImageTag": "app-image-tag",
+    "Standby": "app-standby",
+    "MinSize": "app-min-size",
+    "MaxSize": "app-max-size",
+    "DesiredCapacity": "app-desired-capacity",
+    "StandbyCapacity": "app-standby-capacity",
+    "CertificateArn": "app-certificate-arn",
+}
+"""Parameters of the application tier's template and the platform parameter (under the platform prefix) each
+reads: CloudFormation resolves them in the region at deploy time, so the pipeline holds names only."""
 
-def stack_deploy(config: RelayConfig) -> StackDeploy:
-    """The configured CloudFormation deployment of the release."""
+
+def application_parameters(config: RelayConfig) -> dict[str, str]:
+    """The application tier's template parameters, each the name of the region's platform parameter it reads."""
+    application, platform = config.application, config.platform
+    secret = application.secret or platform.secrets[0].name
+    table = application.table or platform.data.tables[0].name
+    image = application.image or platform.images.repositories[0]
+    keys = {
+        **APPLICATION_PARAMETERS,
+        "SecretName": f"secret-{secret}",
+        "TableName": f"table-{table}",
+        "ImageRepositoryUrl": f"image-{image}",
+    }
+    prefix = config.names.parameter_prefix()
+    return {parameter: f"{prefix}/{key}" for parameter, key in keys.items()}
+
+
+def stack_deploy(config: RelayConfig, region: str, boundary_arn: str | None = None) -> StackDeploy:
+    """The configured CloudFormation deployment of the release in one region: the application tier where it
+    runs (its template, the platform's parameters, CAPABILITY_IAM for its instance role, which gets the deploy
+    role's permissions boundary `boundary_arn`: the deploy role may only create roles that carry it), else the
+    release's template."""
     deploy = config.deploy
+    if region not in config.application_regions:
+        return StackDeploy(
+            stack_name=deploy.stack_name,
+            template_path=deploy.template_path,
+            capabilities=tuple(deploy.capabilities),
+            parameter_overrides=dict(deploy.parameter_overrides),
+        )
+    capabilities = list(deploy.capabilities)
+    if "CAPABILITY_IAM" not in capabilities and "CAPABILITY_NAMED_IAM" not in capabilities:
+        capabilities.append("CAPABILITY_IAM")
     return StackDeploy(
         stack_name=deploy.stack_name,
-        template_path=deploy.template_path,
-        capabilities=tuple(deploy.capabilities),
-        parameter_overrides=dict(deploy.parameter_overrides),
+        template_path=config.application.template_path,
+        capabilities=tuple(capabilities),
+        parameter_overrides={
+            **deploy.parameter_overrides,
+            **application_parameters(config),
+            **({"PermissionsBoundaryArn": boundary_arn} if boundary_arn else {}),
+        },
     )
 
 
@@ -115,7 +167,7 @@ class TargetStack(RelayStack):
             props=RegionalPipelineProps(
                 common=self.pipeline_props("deploy", self.key.arn, self.release_bucket, self.artifact_bucket),
                 deploy_role_name=names.role("deploy", region),
-                deploy=stack_deploy(config),
+                deploy=stack_deploy(config, region, self.deploy_boundary_arn(region)),
                 deploy_statements=self.deploy_statements(region, root),
                 permissions_boundary_arn=self.deploy_boundary(region),
             ),

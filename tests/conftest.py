@@ -67,6 +67,10 @@ class Synthesized:
     def peering(self, region: str) -> str:
         return self.config.names.peering_stack(region)
 
+    @property
+    def edge(self) -> str:
+        return self.config.names.edge_stack()
+
 
 def synthesize(config: RelayConfig, outdir: Path) -> Synthesized:
     from stacks import build_app

@@ -48,13 +48,13 @@ VERBS = (
     Verb("synth", "validate the configuration and synthesize every stack into cdktf.out/", "main.py"),
     Verb(
         "deploy",
-        "deploy stacks with the cdktf CLI (every stack by default, replication last)",
+        "deploy stacks with the cdktf CLI (every stack but the edge by default, replication last)",
         "tools.deploy",
         ("deploy",),
     ),
     Verb(
         "destroy",
-        "destroy stacks with the cdktf CLI (every stack by default, replication first)",
+        "destroy stacks with the cdktf CLI (every stack by default: the edge, then the rest, replication first)",
         "tools.deploy",
         ("destroy",),
     ),
@@ -72,6 +72,11 @@ VERBS = (
         "platform-bench",
         "time secret, image and item replication between the platform's regions on the emulator (p50/p95)",
         "tools.platform_bench",
+    ),
+    Verb(
+        "app-bench",
+        "time a release reaching every application region, and DNS failover to the standby region (p50/p95)",
+        "tools.app_bench",
     ),
     Verb(
         "secrets",

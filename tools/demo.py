@@ -31,6 +31,7 @@ from config import ConfigError, load_config, paths
 from config.schema import DeliveryStrategy
 from regions.delivery import decisions
 from tools import deploy, platform_bench, secrets, terraform
+from tools.application import Application
 from tools.emulator_session import EmulatorError, EmulatorSession
 from tools.platform import Platform
 from tools.release import Release, SourceRepository
@@ -149,6 +150,57 @@ def stack_count(config) -> int:
     pipeline = 1 + bespoke + strategies.count(DeliveryStrategy.NATIVE) + (1 if bespoke else 0)
     regions = len(config.platform_regions)
     return pipeline + (2 * regions if regions else 0)
+
+
+def application_steps(report: Report, config) -> None:
+    """The application tier after the release: each region's capacity and healthy targets, the edge deployed
+    on the load balancers, Route 53's answer for the application's name, and the CloudFront origin group."""
+    if not config.has_application:
+        return
+    application = Application(config, Release(config).clients)
+    for region in application.regions:
+        minimum, desired, maximum = application.expected_capacity(region)
+        role = "standby" if config.standby(region) else "active"
+        report.run(
+            f"application tier in {region} ({role})",
+            lambda r=region, d=desired: wait_for(
+                f"{d} healthy targets in {r}",
+                lambda: (s := application.state(r)).healthy_targets == d and s,
+                timeout=60,
+            ),
+            lambda s, lo=minimum, hi=maximum: (
+                f"release {s.release}: {s.instances} instances in service (min {lo}, max {hi}), "
+                f"{s.healthy_targets} healthy targets, {s.protocol} on {s.load_balancer}"
+            ),
+        )
+    if not config.has_edge:
+        return
+    edge = report.run(
+        f"deploy the edge ({config.names.edge_stack()}: Route 53, health checks, CloudFront)",
+        lambda: deploy.deploy_edge(config, on_line=Progress()),
+        lambda _: "",
+    )
+    if not edge.ok:
+        return
+    report.run(
+        f"DNS answer for {application.record_name}",
+        lambda: wait_for("an answer", lambda: application.answering_region(), timeout=30),
+        lambda region: (
+            f"{region} ({'standby' if config.standby(region) else 'active'}) via {application.dns_answer()[0]}"
+        ),
+    )
+    if config.edge.cloudfront.enabled:
+
+        def origins() -> str:
+            distribution = application.distribution() or {}
+            settings = distribution.get("DistributionConfig", {})
+            domains = {o["Id"]: o["DomainName"] for o in settings.get("Origins", {}).get("Items", [])}
+            groups = settings.get("OriginGroups", {}).get("Items", [])
+            members = [m["OriginId"] for m in groups[0]["Members"]["Items"]] if groups else list(domains)
+            regions = " then ".join(str(application.region_of(domains[m])) for m in members)
+            return f"{distribution.get('DomainName')} {distribution.get('Status')}: {regions}"
+
+        report.run("CloudFront origin group", origins, lambda text: text)
 
 
 def finished(status: str) -> str | bool:
@@ -425,7 +477,7 @@ def main(argv: list[str] | None = None, *, prog: str = "relay demo") -> int:
         )
         if session.ok:
             started = session.value.started
-            if report.run(deploy_step, lambda: deploy.cdktf("deploy", on_line=Progress()), lambda _: "").ok:
+            if report.run(deploy_step, lambda: deploy.deploy_all(config, on_line=Progress()), lambda _: "").ok:
                 repository = report.run(
                     f"emulator repository {config.source.repository} and a working clone",
                     lambda: SourceRepository(config, paths.state_root() / "demo" / "clone"),
@@ -434,13 +486,13 @@ def main(argv: list[str] | None = None, *, prog: str = "relay demo") -> int:
                 if repository.ok:
                     ship(report, Release(config), repository.value, label)
                 platform_steps(report, config)
+                application_steps(report, config)
             if destroy_step is not None:
                 release = Release(config)
                 report.run(
                     destroy_step,
-                    lambda: (
-                        release.delete_deployed_stacks(),
-                        deploy.cdktf("destroy", on_line=Progress(), synth=False),
+                    lambda: deploy.destroy_all(
+                        config, on_line=Progress(), synth=False, after_edge=release.delete_deployed_stacks
                     ),
                     lambda _: "",
                 )

@@ -18,11 +18,36 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from config.paths import PROJECT_ROOT
 from tools import terraform
 
+if TYPE_CHECKING:
+    from config.schema import RelayConfig
+
 CDKTF = PROJECT_ROOT / "node_modules" / ".bin" / "cdktf"
+
+
+def stack_names(config: RelayConfig, *, edge: bool = True) -> list[str]:
+    """Every stack of the configuration, in deploy order: the target regions' stacks, home, replication, the
+    platform (each region's stack, what home replicates, the peerings), then the edge (`edge=False` leaves it
+    out: it deploys after the first release, which creates the load balancers it routes to)."""
+    # Imported here: the decisions need boto3's region data, which `relay deploy --help` does not.
+    from config.schema import DeliveryStrategy
+    from regions.delivery import decisions
+
+    names = config.names
+    strategies = {d.region: d.strategy for d in decisions(config)}
+    return [
+        *(names.target_stack(r) for r, s in strategies.items() if s is not DeliveryStrategy.REMOTE),
+        names.home_stack(),
+        *([names.replication_stack()] if DeliveryStrategy.BESPOKE in strategies.values() else []),
+        *(names.platform_stack(r) for r in config.platform_regions),
+        *([names.platform_global_stack()] if config.platform_regions else []),
+        *(names.peering_stack(r) for r in config.platform_regions[1:]),
+        *([names.edge_stack()] if edge and config.has_edge else []),
+    ]
 
 
 class DeployError(Exception):
@@ -83,10 +108,14 @@ def cdktf(
     on_line: Callable[[str], None] | None = None,
     parallelism: int = 4,
     synth: bool = True,
+    ignore_missing: bool | None = None,
 ) -> str:
     """Run `cdktf <verb> <stacks> --auto-approve`, streaming lines to `on_line`; return the output.
 
     `synth=False` reuses cdktf.out from the previous run (synthesis takes ~17 s, jsii start-up).
+    `ignore_missing` (default: when `stacks` are named) deploys them without the stacks they depend on; name
+    one stack then (cdktf, given two dependent stacks with it, can start the same run over and over); a list
+    that holds every dependency of its stacks needs no such flag.
     Raises TerraformError, before anything starts, when Terraform cannot install its provider.
     """
     if verb not in ("deploy", "destroy"):
@@ -102,7 +131,7 @@ def cdktf(
         # `terraform providers lock` asks the registry for checksums whatever the CLI configuration says,
         # and the provider comes from elsewhere here; init already recorded its checksums in the lock file.
         args.append("--skip-provider-lock")
-    if stacks:
+    if stacks and ignore_missing is not False:
         # One target region is deployed or destroyed on its own, without the stacks around it.
         args.append("--ignore-missing-stack-dependencies")
     process = subprocess.Popen(
@@ -125,6 +154,40 @@ def cdktf(
             f"cdktf {verb} {' '.join(stacks or ['*'])} failed (exit {process.returncode}):\n{failure_excerpt(lines)}"
         )
     return output
+
+
+def deploy_all(
+    config: RelayConfig, *, env: dict[str, str] | None = None, on_line: Callable[[str], None] | None = None
+) -> str:
+    """Deploy every stack but the edge (it deploys after the first release: `deploy_edge`)."""
+    return cdktf("deploy", stack_names(config, edge=False), env=env, on_line=on_line, ignore_missing=False)
+
+
+def deploy_edge(
+    config: RelayConfig, *, env: dict[str, str] | None = None, on_line: Callable[[str], None] | None = None
+) -> str:
+    """Deploy the edge alone, from the stacks already synthesized (after the first release)."""
+    return cdktf("deploy", [config.names.edge_stack()], env=env, on_line=on_line, synth=False)
+
+
+def destroy_all(
+    config: RelayConfig,
+    *,
+    env: dict[str, str] | None = None,
+    on_line: Callable[[str], None] | None = None,
+    synth: bool = True,
+    after_edge: Callable[[], object] | None = None,
+) -> str:
+    """Destroy every stack: the edge first, while the load balancers it reads still exist, then `after_edge`
+    (deleting the application stacks the pipelines deployed), then the rest."""
+    output = ""
+    if config.has_edge:
+        output += cdktf("destroy", [config.names.edge_stack()], env=env, on_line=on_line, synth=synth)
+        synth = False
+    if after_edge is not None:
+        after_edge()
+    stacks = stack_names(config, edge=False)
+    return output + cdktf("destroy", stacks, env=env, on_line=on_line, synth=synth, ignore_missing=False)
 
 
 def failure_excerpt(lines: list[str], *, context: int = 8, tail: int = 15) -> str:
@@ -156,12 +219,28 @@ def main(argv: list[str] | None = None, *, prog: str = "relay deploy|destroy") -
         "on its own.",
     )
     parser.add_argument("verb", choices=["deploy", "destroy"], help="what to do with the stacks")
-    parser.add_argument("stacks", nargs="*", help="stack names (default: every stack)")
+    parser.add_argument(
+        "stacks",
+        nargs="*",
+        help="stack names (default: every stack; deploy leaves the edge for after the first release, destroy "
+        "takes it first)",
+    )
     options = parser.parse_args(argv)
-    from config import ConfigError
+    from config import ConfigError, load_config
 
     try:
-        cdktf(options.verb, options.stacks or None, on_line=print)
+        if options.stacks:
+            cdktf(options.verb, options.stacks, on_line=print)
+        elif options.verb == "destroy":
+            destroy_all(load_config(), on_line=print)
+        else:
+            config = load_config()
+            deploy_all(config, on_line=print)
+            if config.has_edge:
+                print(
+                    f"relay: the edge deploys once the first release has created the load balancers: "
+                    f"relay deploy {config.names.edge_stack()}"
+                )
     except ConfigError as error:
         print(f"relay: configuration error\n{error}", file=sys.stderr)
         return 2

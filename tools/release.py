@@ -33,9 +33,10 @@ LABEL_DEFAULT = b"Default: initial"
 
 
 def labelled(path: Path, label: str) -> bytes:
-    """A file of the application source, with the template's release label set to `label`."""
+    """A file of the application source, with its templates' release label (`template.yaml`, `app-tier.yaml`,
+    any YAML file holding the default) set to `label`."""
     data = path.read_bytes()
-    return data.replace(LABEL_DEFAULT, f"Default: {label}".encode()) if path.name == "template.yaml" else data
+    return data.replace(LABEL_DEFAULT, f"Default: {label}".encode()) if path.suffix in (".yaml", ".yml") else data
 
 
 def release_zip(label: str, source: Path = SAMPLE_APP) -> bytes:
@@ -228,10 +229,11 @@ class Release:
         outputs = {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])}
         return outputs.get("ReleaseLabel")
 
-    def delete_deployed_stacks(self) -> None:
-        """Delete the application stacks the pipelines deployed (they are not Terraform's to destroy)."""
+    def delete_deployed_stacks(self, regions: list[str] | None = None) -> None:
+        """Delete the application stacks the pipelines deployed (they are not Terraform's to destroy), in
+        `regions` (default: every target region)."""
         name = self.config.deploy.stack_name
-        for region in self.config.target_regions:
+        for region in self.config.target_regions if regions is None else regions:
             if self.deployed_stack(region):
                 client = self.clients("cloudformation", region)
                 client.delete_stack(StackName=name)

@@ -46,11 +46,12 @@ def emulator(config, provider_source):
 
 @pytest.fixture(scope="session")
 def deployed(config, emulator):
-    """Every stack deployed; yields the release helper; destroys and checks for leftovers afterwards."""
+    """Every stack deployed (the edge after the first release: see `edge`); yields the release helper; destroys
+    and checks for leftovers afterwards."""
     release = Release(config)
     synthesized = False
     try:
-        deploy.cdktf("deploy")
+        deploy.deploy_all(config)
         synthesized = True
         yield release
     finally:
@@ -59,12 +60,14 @@ def deployed(config, emulator):
             wait_for("the running executions to finish", lambda: not release.running_executions(), timeout=180)
         except WaitTimeout as timeout:
             print(f"clean-up goes on: {timeout}")
-        release.delete_deployed_stacks()
         # The state is the session's own and fresh, so the clean-up skips Terraform's refresh (the
         # provider re-reads every lifecycle configuration with pauses); the leftover check below
         # looks at the emulator itself, so anything the state missed still fails the run.
         env = deploy.cli_environment({"TF_CLI_ARGS_destroy": "-refresh=false"})
-        deploy.cdktf("destroy", env=env, synth=not synthesized)
+        # Without the refresh, the edge reads no load balancer: it is destroyed with the rest, side by side.
+        release.delete_deployed_stacks()
+        stacks = deploy.stack_names(config)
+        deploy.cdktf("destroy", stacks, env=env, synth=not synthesized, ignore_missing=False)
         leftovers = find_leftovers(release)
         assert not leftovers, f"left behind after destroy: {leftovers}"
 
@@ -88,6 +91,7 @@ def find_leftovers(release: Release) -> list[str]:
         if release.deployed_stack(region):
             found.append(f"stack {config.deploy.stack_name} ({region})")
     found += platform_leftovers(release)
+    found += application_leftovers(release)
     connections = release.clients("codestar-connections", config.home_region).list_connections()["Connections"]
     found += [f"connection {c['ConnectionName']}" for c in connections if c["ConnectionName"] == names.connection()]
     roles = release.clients("iam", config.home_region).list_roles()["Roles"]
@@ -126,4 +130,33 @@ def platform_leftovers(release: Release) -> list[str]:
         ssm = release.clients("ssm", region)
         parameters = ssm.get_parameters_by_path(Path=names.parameter_prefix(), Recursive=True)["Parameters"]
         found += [f"parameter {p['Name']} ({region})" for p in parameters]
+    return found
+
+
+def application_leftovers(release: Release) -> list[str]:
+    """What the application tier's stacks and the edge create: load balancers, groups, instances, launch
+    templates; the hosted zone, health checks and the distribution."""
+    config, names = release.config, release.config.names
+    found: list[str] = []
+    for region in config.application_regions:
+        balancers = release.clients("elbv2", region).describe_load_balancers()["LoadBalancers"]
+        found += [f"load balancer {b['LoadBalancerName']} ({region})" for b in balancers]
+        groups = release.clients("autoscaling", region).describe_auto_scaling_groups()["AutoScalingGroups"]
+        found += [f"group {g['AutoScalingGroupName']} ({region})" for g in groups]
+        ec2 = release.clients("ec2", region)
+        filters = [{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
+        reservations = ec2.describe_instances(Filters=filters)["Reservations"]
+        found += [f"instance {i['InstanceId']} ({region})" for r in reservations for i in r["Instances"]]
+        templates = ec2.describe_launch_templates()["LaunchTemplates"]
+        found += [f"launch template {t['LaunchTemplateName']} ({region})" for t in templates]
+    if config.has_edge:
+        route53 = release.clients("route53", config.home_region)
+        zones = route53.list_hosted_zones()["HostedZones"]
+        found += [f"hosted zone {z['Name']}" for z in zones if z["Name"].rstrip(".") == config.edge.domain]
+        found += [f"health check {c['Id']}" for c in route53.list_health_checks()["HealthChecks"]]
+        cloudfront = release.clients("cloudfront", config.home_region)
+        items = cloudfront.list_distributions().get("DistributionList", {}).get("Items", [])
+        found += [f"distribution {d['Id']}" for d in items if d.get("Comment", "").startswith(names.resource_prefix())]
+        aliases = release.clients("kms", config.home_region).list_aliases()["Aliases"]
+        found += [f"kms {a['AliasName']}" for a in aliases if a["AliasName"] == names.edge_kms_alias()]
     return found

@@ -299,6 +299,7 @@ MIXED = {"target_regions": ["eu-south-2", "eu-central-1", "ca-west-1"], "trigger
                 "relay-local-platform",
                 "relay-local-peering-eu-south-2",
                 "relay-local-peering-eu-central-1",
+                "relay-local-edge",
             ],
             id="no-stack-for-a-remote-region",
         ),

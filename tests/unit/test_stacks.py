@@ -13,13 +13,27 @@ import re
 import pytest
 
 from config import paths
+from config.deploy_policy import READ_VERBS
 from config.paths import PROJECT_ROOT, STACKS_DIR
 from modules.cdk_seam import PROVIDER_VERSION, cdk
 from stacks.base import local_state_path
+from stacks.target import application_parameters
 
 # The shipped `local` environment delivers to four regions: two bespoke (one per trigger mode), one native
 # (eu-central-1: CodePipeline and CodeConnections) and one remote (ca-west-1: no CodePipeline).
 TARGETS = ["eu-south-2", "ap-southeast-4"]
+APP_TIER = (
+    ":launch-template/*",
+    ":instance/*",
+    ":volume/*",
+    ":network-interface/*",
+    ":subnet/*",
+    ":security-group/*",
+    ":image/*",
+    ":loadbalancer/app/*",
+    ":targetgroup/*",
+    ":listener/app/*",
+)
 EVENTBRIDGE_REGION, CLOUDTRAIL_REGION = TARGETS
 NATIVE_REGION, REMOTE_REGION = "eu-central-1", "ca-west-1"
 ALL_TARGETS = [*TARGETS, NATIVE_REGION, REMOTE_REGION]
@@ -66,9 +80,10 @@ def all_stacks(synth) -> list[dict]:
 
 def bucket_stacks(synth) -> list[dict]:
     """The stacks that own buckets: home and each target region's own stack (replication only reads theirs;
-    a remote region has no stack)."""
+    a remote region has no stack) and the edge's (the CloudFront access logs)."""
     targets = [synth.target(r) for r in synth.config.target_regions if synth.target(r) in synth.stacks]
-    return [synth.stack(synth.home), *(synth.stack(name) for name in targets)]
+    edge = [synth.edge] if synth.config.has_edge else []
+    return [synth.stack(synth.home), *(synth.stack(name) for name in [*targets, *edge])]
 
 
 def pipeline_named(stack: dict, name: str) -> dict:
@@ -264,7 +279,9 @@ def test_target_pipeline_deploys_the_template_with_cloudformation_under_its_own_
     configuration = deploy["configuration"]
     assert configuration["ActionMode"] == "CREATE_UPDATE"
     assert configuration["StackName"] == "relay-sample-app"
-    assert configuration["TemplatePath"] == "SourceArtifact::template.yaml"
+    # a region with the platform deploys the application tier (tests/unit/test_application_stacks.py)
+    template = "app-tier.yaml" if region in local.config.application_regions else "template.yaml"
+    assert configuration["TemplatePath"] == f"SourceArtifact::{template}"
     assert configuration["RoleArn"] == ref(stack, "aws_iam_role", "arn", name=f"relay-local-deploy-{region}")
 
 
@@ -466,18 +483,22 @@ def test_no_iam_policy_grants_a_wildcard_action_or_resource(local, prod):
                     resources_ = (
                         statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
                     )
+                    if all(a.split(":")[1].startswith(READ_VERBS) for a in actions):
+                        # reads only (Describe* has no resource-level permissions): the deploy ceiling's rule
+                        continue
                     assert all("*" not in a for a in actions), statement
                     for arn in resources_:
                         assert arn != "*", statement
                         # A trailing /* is only allowed on the pipelines' own artifact buckets, one stack's id,
-                        # the CLI's change sets and the deploy policy's parameters; a key found by its alias
+                        # the CLI's change sets, the deploy policy's parameters and the resources of the
+                        # application tier (the region's launch templates, instances, volumes, network
+                        # interfaces, subnets, security groups, images, load balancers); a key found by its alias
                         # is granted on the region's keys only under a condition naming that alias.
                         if arn.endswith(":key/*"):
                             assert statement["Condition"]["ForAnyValue:StringEquals"]["kms:ResourceAliases"]
                         elif arn.endswith("/*"):
-                            assert any(
-                                part in arn for part in ("artifacts", "stack/", "parameter/", "changeSet/relay-deploy-")
-                            ), statement
+                            allowed = ("artifacts", "stack/", "parameter/", "changeSet/relay-deploy-", *APP_TIER)
+                            assert any(part in arn for part in allowed), statement
 
 
 def test_every_role_is_named_deterministically_with_its_region(local):
@@ -575,7 +596,7 @@ def test_local_state_lives_under_relay_state_dir_as_seen_from_the_stack_director
 
 
 def test_stacks_follow_each_regions_delivery_strategy(local, prod):
-    pipeline = [name for name in local.stacks if "-platform" not in name and "-peering-" not in name]
+    pipeline = [n for n in local.stacks if "-platform" not in n and "-peering-" not in n and n != local.edge]
     assert sorted(pipeline) == sorted(
         [local.home, local.replication, *(local.target(r) for r in [*TARGETS, NATIVE_REGION])]
     ), "a remote region has no stack of its own"
@@ -595,9 +616,10 @@ def test_native_region_stack_holds_only_the_artifact_store_and_the_deploy_role(l
     assert trust["Principal"] == {"Service": "cloudformation.amazonaws.com"}
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": account_id(stack)}}
     deploy_policy = json.loads(one(resources(stack, "aws_iam_role_policy"))["policy"])
-    assert [s["Resource"] for s in deploy_policy["Statement"]] == [
+    assert deploy_policy["Statement"][0]["Resource"] == (
         f"arn:aws:ssm:eu-central-1:{account_id(stack)}:parameter/relay-sample-app/*"
-    ], "the deploy policy's placeholders are filled for the region"
+    ), "the deploy policy's placeholders are filled for the region"
+    assert "${AWS::" not in json.dumps(deploy_policy)
     assert role["permissions_boundary"] == ref(
         stack, "aws_iam_policy", "arn", name="relay-local-deploy-boundary-eu-central-1"
     )
@@ -634,7 +656,16 @@ def test_home_pipeline_deploys_a_native_region_with_a_cross_region_cloudformatio
     assert native["configuration"] == {
         "ActionMode": "CREATE_UPDATE",
         "StackName": "relay-sample-app",
-        "TemplatePath": "ReleaseArtifact::template.yaml",
+        # the native region runs the application tier (tests/unit/test_application_stacks.py)
+        "TemplatePath": "ReleaseArtifact::app-tier.yaml",
+        "Capabilities": "CAPABILITY_IAM",
+        "ParameterOverrides": json.dumps(
+            {
+                **application_parameters(local.config),
+                "PermissionsBoundaryArn": f"arn:aws:iam::{account}:policy/relay-local-deploy-boundary-eu-central-1",
+            },
+            sort_keys=True,
+        ),
         "RoleArn": role_arn,
     }
     by_sid = statements_of(home)
@@ -785,7 +816,7 @@ def test_every_bucket_is_tagged_with_its_role(local, prod):
         for stack in bucket_stacks(synth):
             for bucket in resources(stack, "aws_s3_bucket"):
                 role = bucket["tags"]["relay:role"]
-                assert role in ("release", "artifacts", "trail", "logs"), bucket["bucket"]
+                assert role in ("release", "artifacts", "trail", "logs", "edge-logs"), bucket["bucket"]
                 assert f"-{role}-" in bucket["bucket"], bucket["bucket"]
 
 

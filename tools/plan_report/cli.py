@@ -175,25 +175,15 @@ def main(argv: list[str] | None = None, *, prog: str = PROG) -> int:
     # Imported here: the configuration needs pydantic and the decisions boto3, which `--help` and usage
     # errors do not.
     from config import ConfigError, load_config
-    from config.schema import DeliveryStrategy
-    from regions.delivery import decisions
     from tools.delivery import rows
+    from tools.deploy import stack_names
 
     try:
         config = load_config()
     except ConfigError as error:
         print(f"relay: configuration error\n{error}", file=sys.stderr)
         return EXIT_ERROR
-    strategies = {d.region: d.strategy for d in decisions(config)}
-    names = options.stacks or [
-        *(config.names.target_stack(r) for r, s in strategies.items() if s is not DeliveryStrategy.REMOTE),
-        config.names.home_stack(),
-        *([config.names.replication_stack()] if DeliveryStrategy.BESPOKE in strategies.values() else []),
-        # the platform: each region's stack, what home replicates, the peerings (which read both gateways)
-        *(config.names.platform_stack(r) for r in config.platform_regions),
-        *([config.names.platform_global_stack()] if config.platform_regions else []),
-        *(config.names.peering_stack(r) for r in config.platform_regions[1:]),
-    ]
+    names = options.stacks or stack_names(config)
     out_dir = options.out_dir or paths.plans_dir(config.environment)
     title = f"Terraform plan: `{config.app}-{config.environment}`" + (" (emulator)" if config.emulator.enabled else "")
     try:
