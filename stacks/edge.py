@@ -65,7 +65,7 @@ class EdgeStack(RelayStack):
                     comment=f"{names.resource_prefix()}app",
                     primary=ordered[0],
                     secondary=ordered[1] if len(ordered) > 1 else None,
-                    log_bucket_domain=f"{logs.name}.s3.amazonaws.com",
+                    log_bucket_domain=logs.bucket.bucket_domain_name,
                     price_class=cloudfront.price_class,
                     certificate_arn=cloudfront.certificate_arn,
                     minimum_protocol_version=cloudfront.minimum_protocol_version,
@@ -75,6 +75,11 @@ class EdgeStack(RelayStack):
                 provider=self.provider,
             )
             distribution = self.cdn.distribution
+            # CloudFront enables its logs through the bucket's ACL: the bucket and its ownership come first
+            ownership = logs.ownership
+            distribution.add_override(
+                "depends_on", [f"{ownership.terraform_resource_type}.{ownership.friendly_unique_id}"]
+            )
             reason_waf = "a WAF web ACL is the organisation's choice: edge.cloudfront.web_acl_id attaches one"
             for rule in ("CKV_AWS_68", "CKV2_AWS_47"):
                 suppress(distribution, rule, reason_waf)

@@ -29,12 +29,6 @@ from tools.wait import WaitTimeout, wait_for
 ROLLOUT_TIMEOUT = 240
 
 
-def serving(application: Application, region: str, label: str) -> bool:
-    """The region's stack reports `label` and its load balancer has its capacity of healthy targets."""
-    state = application.state(region)
-    return state.release == label and state.healthy_targets == application.expected_capacity(region)[1]
-
-
 def rollout_sample(application: Application, repository: SourceRepository, label: str) -> dict[str, float]:
     """Push a release; seconds from the push returning until each application region serves it."""
     repository.push(label)
@@ -43,7 +37,7 @@ def rollout_sample(application: Application, repository: SourceRepository, label
 
     def every_region() -> bool:
         for region in application.regions:
-            if region not in done and serving(application, region, label):
+            if region not in done and application.serving(region, label):
                 done[region] = time.monotonic() - started
         return len(done) == len(application.regions)
 

@@ -100,6 +100,13 @@ class Application:
             protocol=outputs.get("ListenerProtocol"),
         )
 
+    def serving(self, region: str, label: str) -> bool:
+        """The region's stack is deployed with release `label` and its load balancer has the region's capacity of
+        healthy targets."""
+        state = self.state(region)
+        deployed = state.stack_status in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+        return deployed and state.release == label and state.healthy_targets == self.expected_capacity(region)[1]
+
     def expected_capacity(self, region: str) -> tuple[int, int, int]:
         """(min, desired, max) the configuration gives the region: the standby capacity on standby."""
         application = self.config.application

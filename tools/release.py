@@ -233,13 +233,13 @@ class Release:
         """Delete the application stacks the pipelines deployed (they are not Terraform's to destroy), in
         `regions` (default: every target region)."""
         name = self.config.deploy.stack_name
-        for region in self.config.target_regions if regions is None else regions:
-            if self.deployed_stack(region):
-                client = self.clients("cloudformation", region)
-                client.delete_stack(StackName=name)
-                client.get_waiter("stack_delete_complete").wait(
-                    StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
-                )
+        deleting = [r for r in (self.config.target_regions if regions is None else regions) if self.deployed_stack(r)]
+        for region in deleting:  # every region's deletion runs at once; then each is waited for
+            self.clients("cloudformation", region).delete_stack(StackName=name)
+        for region in deleting:
+            self.clients("cloudformation", region).get_waiter("stack_delete_complete").wait(
+                StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+            )
 
 
 def trigger_commit(trigger: dict) -> str | None:

@@ -9,14 +9,17 @@ behind (a leftover fails the run).
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
 from config import load_config
 from tools import deploy, terraform
+from tools.application import Application
 from tools.emulator_session import EmulatorSession
 from tools.platform import Platform
-from tools.release import Release
+from tools.release import Release, SourceRepository
 from tools.wait import WaitTimeout, wait_for
 
 pytestmark = pytest.mark.emulator
@@ -45,14 +48,28 @@ def emulator(config, provider_source):
 
 
 @pytest.fixture(scope="session")
-def deployed(config, emulator):
-    """Every stack deployed (the edge after the first release: see `edge`); yields the release helper; destroys
-    and checks for leftovers afterwards."""
+def deployed(config, emulator, tmp_path_factory):
+    """Every stack deployed, the application tier by a first release, and the edge on it; yields the release
+    helper; destroys and checks for leftovers afterwards.
+
+    What the application tier needs deploys first (the pipelines, replication, each region's platform); then
+    two things run side by side: the platform's replicated data and peerings, and a `git push` whose release
+    creates the load balancers, followed by the edge that routes to them."""
     release = Release(config)
     synthesized = False
     try:
-        deploy.deploy_all(config)
+        stacks = deploy.stack_names(config, edge=False)
+        later = [config.names.platform_global_stack(), *map(config.names.peering_stack, config.platform_targets)]
+        later = [stack for stack in later if stack in stacks]
+        deploy.cdktf("deploy", [stack for stack in stacks if stack not in later], ignore_missing=False)
         synthesized = True
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            # no dependency among them: each depends on stacks deployed above only
+            rest = pool.submit(deploy.cdktf, "deploy", later, synth=False) if later else None
+            application = pool.submit(first_release, release, tmp_path_factory.mktemp("first-release"))
+            for future in (rest, application):
+                if future is not None:
+                    future.result()
         yield release
     finally:
         # a test that failed half-way may have left executions running, which would redeploy the stacks
@@ -70,6 +87,27 @@ def deployed(config, emulator):
         deploy.cdktf("destroy", stacks, env=env, synth=not synthesized, ignore_missing=False)
         leftovers = find_leftovers(release)
         assert not leftovers, f"left behind after destroy: {leftovers}"
+
+
+FIRST_RELEASE = "first"
+"""The label of the session's first release (the application tier's stacks are created by it)."""
+
+
+def first_release(release: Release, workdir: Path) -> None:
+    """With the application tier: push the first release, wait until every application region serves it, then
+    deploy the edge on its load balancers."""
+    config = release.config
+    if not config.has_application:
+        return
+    application = Application(config, release.clients)
+    SourceRepository(config, workdir / "clone").push(FIRST_RELEASE)
+    wait_for(
+        "the first release served in every application region",
+        lambda: all(application.serving(region, FIRST_RELEASE) for region in application.regions),
+        timeout=180,
+    )
+    if config.has_edge:
+        deploy.deploy_edge(config)
 
 
 def find_leftovers(release: Release) -> list[str]:

@@ -1,15 +1,15 @@
-"""The application tier and its edge on the emulator, in the session's one deployment: a `git push` deploys the
-tier in every application region with its capacity (the standby region limited), the edge deploys after that
-release, Route 53 answers the active region, and when the active region's targets go out of service the answer
-moves to the standby region within the health check's threshold, and back."""
+"""The application tier and its edge on the emulator, in the session's one deployment: a `git push` (the session's
+first release, tests/integration/conftest.py) deploys the tier in every application region with its capacity (the
+standby region limited), the edge deploys after that release, Route 53 answers the active region, and when the
+active region's targets go out of service the answer moves to the standby region within the health check's
+threshold, and back."""
 
 from __future__ import annotations
 
 import pytest
 
-from tools import deploy
 from tools.application import Application
-from tools.release import Release, SourceRepository
+from tools.release import Release
 from tools.wait import wait_for
 
 pytestmark = pytest.mark.emulator
@@ -17,35 +17,15 @@ pytestmark = pytest.mark.emulator
 PIPELINE_TIMEOUT = 180
 
 
-def application_current(application: Application, label: str) -> bool:
-    """Every application region's stack is deployed with `label` and its group runs its capacity."""
-    for region in application.regions:
-        state = application.state(region)
-        if state.release != label or state.stack_status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
-            return False
-        if state.healthy_targets != application.expected_capacity(region)[1]:
-            return False
-    return True
-
-
 @pytest.fixture(scope="module")
-def application(deployed: Release, tmp_path_factory) -> Application:
-    """The application tier deployed by a release pushed with git, and the edge deployed after it."""
+def application(deployed: Release) -> Application:
+    """The application tier the session's first release deployed (tests/integration/conftest.py), with the
+    edge on it."""
     config = deployed.config
     if not config.has_application:
         pytest.skip(f"the application tier is off in {config.environment}")
     application = Application(config, deployed.clients)
     wait_for("the running executions to finish", lambda: not deployed.running_executions(), timeout=PIPELINE_TIMEOUT)
-    if not all(application.outputs(region) for region in application.regions):
-        repository = SourceRepository(config, tmp_path_factory.mktemp("application") / "clone")
-        repository.push("application")
-        wait_for(
-            "the application tier in every application region",
-            lambda: application_current(application, "application"),
-            timeout=PIPELINE_TIMEOUT,
-        )
-    if config.has_edge:
-        deploy.deploy_edge(config)
     return application
 
 
