@@ -93,6 +93,11 @@ class EdgeStack(RelayStack):
             if len(ordered) < 2:
                 suppress(distribution, "CKV_AWS_310", "a single application region has no secondary origin")
             suppress(distribution, "CKV_AWS_305", "the origin is an application, not a bucket: no root object")
+            suppress(
+                distribution,
+                "CKV2_AWS_46",
+                "no S3 origin: the origins are load balancers; the bucket it names is its access log bucket",
+            )
             self.output("distribution_id", distribution.id, "CloudFront distribution")
             self.output("distribution_domain_name", distribution.domain_name, "CloudFront's name of the application")
             self.output("log_bucket", logs.name, "CloudFront access logs")

@@ -106,7 +106,7 @@ def cdktf(
     *,
     env: dict[str, str] | None = None,
     on_line: Callable[[str], None] | None = None,
-    parallelism: int = 4,
+    parallelism: int = 8,
     synth: bool = True,
     ignore_missing: bool | None = None,
 ) -> str:

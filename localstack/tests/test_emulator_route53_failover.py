@@ -14,9 +14,7 @@ from __future__ import annotations
 import http.server
 import json
 import random
-import statistics
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -415,30 +413,21 @@ def test_alias_to_load_balancers_follows_target_health(res, r53):
 # ---------------------------------------------------------------------------------- measure
 
 
-def test_failover_time(res, r53):
-    """Endpoint down -> TestDNSAnswer changed, FailureThreshold 1 at 1 s probes: p50 over 5 endpoints
-    (stopped together; each check probes at its own phase, so the samples spread over the interval)."""
+def test_every_failover_record_answers_its_secondary_once_its_endpoint_stops(res, r53):
+    """Endpoints stopped together, FailureThreshold 1: each zone's answer moves to SECONDARY (each check probes
+    at its own phase). How long that takes is measured by `relay app-bench`, not asserted here."""
     endpoints = [Endpoint() for _ in range(5)]
     try:
         zones = [_failover_zone(res, r53, _http_check(res, r53, e)) for e in endpoints]
         for zone_id, name in zones:
             wait_for("primary", lambda z=zone_id, n=name: _answer(r53, z, n) == ["10.0.0.1"], timeout=5)
-        began = time.monotonic()
         for e in endpoints:
             e.stop()
-        times: dict[int, float] = {}
-        while len(times) < len(zones) and time.monotonic() - began < PROBE_WAIT:
-            for i, (zone_id, name) in enumerate(zones):
-                if i not in times and _answer(r53, zone_id, name) == ["10.0.0.2"]:
-                    times[i] = time.monotonic() - began
-            time.sleep(0.02)
+        for zone_id, name in zones:
+            wait_for("secondary", lambda z=zone_id, n=name: _answer(r53, z, n) == ["10.0.0.2"], timeout=PROBE_WAIT)
     finally:
         for e in endpoints:
             e.stop()
-    assert len(times) == len(zones), f"only {len(times)} of {len(zones)} failed over"
-    runs = sorted(round(t, 2) for t in times.values())
-    print(f"\nRoute 53 failover (FailureThreshold 1, 1 s probes): p50 {statistics.median(runs):.2f} s, runs {runs}")
-    assert statistics.median(runs) < 3
 
 
 # ---------------------------------------------------------------------------------- CloudFormation
