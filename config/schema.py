@@ -269,12 +269,22 @@ class PolicyException(_Strict):
         return value
 
 
+def _zip_path(value: str) -> str:
+    if value.startswith("/") or ".." in Path(value).parts:
+        raise ValueError(f"{value!r} must be a relative path inside the release zip")
+    return value
+
+
+ZipPath = Annotated[str, StringConstraints(min_length=1, max_length=250), AfterValidator(_zip_path)]
+"""A path inside the release zip (a template's)."""
+
+
 class DeployConfig(_Strict):
     """The CloudFormation deployment each target pipeline runs."""
 
     stack_name: str
     """Name of the CloudFormation stack deployed in every target region. Required."""
-    template_path: Annotated[str, StringConstraints(min_length=1, max_length=250)] = "template.yaml"
+    template_path: ZipPath = "template.yaml"
     """Path of the template inside the release zip. Default `template.yaml`."""
     policy_file: str | None = None
     """JSON IAM policy document (path relative to the project) granting the CloudFormation role what the
@@ -302,12 +312,6 @@ class DeployConfig(_Strict):
             )
         return value
 
-    @field_validator("template_path")
-    @classmethod
-    def _template_path(cls, value: str) -> str:
-        if value.startswith("/") or ".." in Path(value).parts:
-            raise ValueError(f"{value!r} must be a relative path inside the release zip")
-        return value
 
 
 class ReplicationConfig(_Strict):
@@ -772,7 +776,7 @@ class ApplicationConfig(_Strict):
     enabled: bool = False
     """Deploy the application tier in the platform target regions. With the platform off, the tier (and the edge)
     is off too, so `{"platform": {"enabled": false}}` still switches the whole platform off. Default false."""
-    template_path: Annotated[str, StringConstraints(min_length=1, max_length=250)] = "app-tier.yaml"
+    template_path: ZipPath = "app-tier.yaml"
     """Path of the application tier's template inside the release zip. Default `app-tier.yaml`."""
     instance_type: Annotated[str, StringConstraints(pattern=INSTANCE_TYPE, max_length=32)] = "t3.micro"
     """EC2 instance type of the application's instances. Default `t3.micro`."""
@@ -801,13 +805,6 @@ class ApplicationConfig(_Strict):
     @classmethod
     def _unique_standby(cls, value: list[str]) -> list[str]:
         return _unique("region", value)
-
-    @field_validator("template_path")
-    @classmethod
-    def _relative_template(cls, value: str) -> str:
-        if value.startswith("/") or ".." in Path(value).parts:
-            raise ValueError(f"{value!r} must be a relative path inside the release zip")
-        return value
 
 
 class HealthCheckConfig(_Strict):

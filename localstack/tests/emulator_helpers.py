@@ -79,6 +79,48 @@ def replicate_everything(source: str, destination: str, role: str, region: str =
     client("s3", region).put_bucket_replication(Bucket=source, ReplicationConfiguration={"Role": role, "Rules": [rule]})
 
 
+def network(res, region: str, octet: int, group: str) -> dict:
+    """A VPC 10.<octet>.0.0/16 with a subnet in each of the region's first two zones and a security group
+    named after ``group``, all deleted at the end: ``{"vpc", "subnets", "group"}``."""
+    ec2 = client("ec2", region)
+    vpc = ec2.create_vpc(CidrBlock=f"10.{octet}.0.0/16")["Vpc"]["VpcId"]
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.{octet}.{i}.0/24", AvailabilityZone=zone)["Subnet"]["SubnetId"]
+        for i, zone in enumerate(zones)
+    ]
+    group_id = ec2.create_security_group(GroupName=res.name(group), Description=group, VpcId=vpc)["GroupId"]
+    res.defer(ec2.delete_vpc, VpcId=vpc)
+    for subnet in subnets:
+        res.defer(ec2.delete_subnet, SubnetId=subnet)
+    res.defer(ec2.delete_security_group, GroupId=group_id)
+    return {"vpc": vpc, "subnets": subnets, "group": group_id}
+
+
+# CloudFront: AWS's managed policies the edge names (CachingDisabled, AllViewerExceptHostHeader,
+# SecurityHeadersPolicy) and its default cache behavior, towards the origin group "app"
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+SECURITY_HEADERS = "67f7725c-6f97-4210-82d7-5512b31e9d03"
+
+
+def default_cache_behavior() -> dict:
+    """A new DefaultCacheBehavior (the tests change theirs)."""
+    return {
+        "TargetOriginId": "app",
+        "ViewerProtocolPolicy": "redirect-to-https",
+        "AllowedMethods": {
+            "Quantity": 3,
+            "Items": ["GET", "HEAD", "OPTIONS"],
+            "CachedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]},
+        },
+        "Compress": True,
+        "CachePolicyId": CACHING_DISABLED,
+        "OriginRequestPolicyId": ALL_VIEWER_EXCEPT_HOST,
+        "ResponseHeadersPolicyId": SECURITY_HEADERS,
+    }
+
+
 def empty_and_delete(s3, bucket: str) -> None:
     try:
         paginator = s3.get_paginator("list_object_versions")

@@ -8,11 +8,8 @@ import copy
 import datetime
 
 import pytest
+from emulator_helpers import ALL_VIEWER_EXCEPT_HOST, CACHING_DISABLED, SECURITY_HEADERS, default_cache_behavior
 from relay_emulator.core import cloudfront as core
-
-CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
-ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
-SECURITY_HEADERS = "67f7725c-6f97-4210-82d7-5512b31e9d03"
 
 
 def origin(origin_id: str, region: str) -> dict:
@@ -47,19 +44,7 @@ def config(**overrides) -> dict:
             "Items": [origin("primary-eu-west-1", "eu-west-1"), origin("secondary-eu-south-2", "eu-south-2")],
         },
         "OriginGroups": {"Quantity": 1, "Items": [group()]},
-        "DefaultCacheBehavior": {
-            "TargetOriginId": "app",
-            "ViewerProtocolPolicy": "redirect-to-https",
-            "AllowedMethods": {
-                "Quantity": 3,
-                "Items": ["GET", "HEAD", "OPTIONS"],
-                "CachedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]},
-            },
-            "CachePolicyId": CACHING_DISABLED,
-            "OriginRequestPolicyId": ALL_VIEWER_EXCEPT_HOST,
-            "ResponseHeadersPolicyId": SECURITY_HEADERS,
-            "Compress": True,
-        },
+        "DefaultCacheBehavior": default_cache_behavior(),
     }
     base.update(overrides)
     return base

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_helpers import client
+from emulator_helpers import client, network
 
 from tools.wait import wait_for
 
@@ -185,22 +185,12 @@ Outputs:
 @pytest.fixture
 def tier(res):
     """A VPC with two subnets (their ids in an SSM StringList parameter) and a security group."""
-    ec2, ssm = client("ec2", REGION), client("ssm", REGION)
-    vpc = ec2.create_vpc(CidrBlock="10.43.0.0/16")["Vpc"]["VpcId"]
-    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.43.{i}.0/24", AvailabilityZone=zone)["Subnet"]["SubnetId"]
-        for i, zone in enumerate(zones)
-    ]
-    group = ec2.create_security_group(GroupName=res.name("app"), Description="app", VpcId=vpc)["GroupId"]
+    net = network(res, REGION, 43, "app")
+    ssm = client("ssm", REGION)
     parameter = f"/relay/test/{res.uid}/subnets"
-    ssm.put_parameter(Name=parameter, Type="StringList", Value=",".join(subnets))
-    res.defer(ec2.delete_vpc, VpcId=vpc)
-    for subnet in subnets:
-        res.defer(ec2.delete_subnet, SubnetId=subnet)
-    res.defer(ec2.delete_security_group, GroupId=group)
+    ssm.put_parameter(Name=parameter, Type="StringList", Value=",".join(net["subnets"]))
     res.defer(ssm.delete_parameter, Name=parameter)
-    return {"vpc": vpc, "subnets": subnets, "group": group, "parameter": parameter}
+    return {**net, "parameter": parameter}
 
 
 def parameters(tier: dict, lb_name: str, release: str, desired: str, group_subnets=None) -> list[dict]:

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_helpers import client
+from emulator_helpers import ALL_VIEWER_EXCEPT_HOST, CACHING_DISABLED, SECURITY_HEADERS, client, default_cache_behavior
 
 from tools.wait import wait_for
 
 pytestmark = pytest.mark.emulator
 
-CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
-ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
-SECURITY_HEADERS = "67f7725c-6f97-4210-82d7-5512b31e9d03"
 PRIMARY, SECONDARY = "primary-eu-west-1", "secondary-eu-south-2"
 
 
@@ -60,19 +57,7 @@ def edge_config(reference: str, bucket: str, **overrides) -> dict:
                 }
             ],
         },
-        "DefaultCacheBehavior": {
-            "TargetOriginId": "app",
-            "ViewerProtocolPolicy": "redirect-to-https",
-            "AllowedMethods": {
-                "Quantity": 3,
-                "Items": ["GET", "HEAD", "OPTIONS"],
-                "CachedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]},
-            },
-            "Compress": True,
-            "CachePolicyId": CACHING_DISABLED,
-            "OriginRequestPolicyId": ALL_VIEWER_EXCEPT_HOST,
-            "ResponseHeadersPolicyId": SECURITY_HEADERS,
-        },
+        "DefaultCacheBehavior": default_cache_behavior(),
         "Comment": "relay edge",
         "Logging": {
             "Enabled": True,

@@ -5,28 +5,12 @@ scale-in to zero terminates and deregisters them (no healthy target left)."""
 from __future__ import annotations
 
 import pytest
-from emulator_helpers import ACCOUNT, TARGET_A, client
+from emulator_helpers import ACCOUNT, TARGET_A, client, network
 
 pytestmark = pytest.mark.emulator
 
 REGION = TARGET_A
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
-
-
-def network(res, region: str = REGION) -> dict:
-    ec2 = client("ec2", region)
-    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
-    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24", AvailabilityZone=zone)["Subnet"]["SubnetId"]
-        for i, zone in enumerate(zones)
-    ]
-    group = ec2.create_security_group(GroupName=res.name("alb"), Description="alb", VpcId=vpc)["GroupId"]
-    res.defer(ec2.delete_vpc, VpcId=vpc)
-    for subnet in subnets:
-        res.defer(ec2.delete_subnet, SubnetId=subnet)
-    res.defer(ec2.delete_security_group, GroupId=group)
-    return {"vpc": vpc, "subnets": subnets, "group": group}
 
 
 def image(region: str = REGION) -> str:
@@ -54,7 +38,7 @@ def test_public_ami_parameter_runs(region, res):
 
 
 def test_group_behind_load_balancer_scales_to_zero_and_back(res):
-    net = network(res)
+    net = network(res, REGION, 42, "alb")
     ec2, elbv2, autoscaling = client("ec2", REGION), client("elbv2", REGION), client("autoscaling", REGION)
 
     lb = elbv2.create_load_balancer(

@@ -25,14 +25,9 @@ Only the properties listed in each provider are read; any other property of the 
 
 from __future__ import annotations
 
-from localstack.services.cloudformation.resource_provider import (
-    CloudFormationResourceProviderPlugin,
-    OperationStatus,
-    ProgressEvent,
-    ResourceProvider,
-    ResourceRequest,
-)
+from localstack.services.cloudformation.resource_provider import ProgressEvent, ResourceProvider, ResourceRequest
 
+from relay_emulator.cfn_providers import delete_named, done, previous_state, provider_plugin, removed, schema
 from relay_emulator.core.app_tier import (
     as_list,
     asg_tags,
@@ -46,33 +41,12 @@ from relay_emulator.core.app_tier import (
     targets,
 )
 
-
-def _done(model: dict) -> ProgressEvent:
-    return ProgressEvent(status=OperationStatus.SUCCESS, resource_model=model)
-
-
-def _removed() -> ProgressEvent:
-    return ProgressEvent(status=OperationStatus.SUCCESS, resource_model={})
-
-
-def _schema(primary: str, create_only=(), read_only=()) -> dict:
-    return {
-        "primaryIdentifier": [f"/properties/{primary}"],
-        "createOnlyProperties": [f"/properties/{p}" for p in create_only],
-        "readOnlyProperties": [f"/properties/{p}" for p in read_only],
-    }
-
-
-def _previous(request: ResourceRequest) -> dict:
-    return dict(request.previous_state or {})
-
-
 # --------------------------------------------------------------------------- EC2 launch template
 
 
 class LaunchTemplateProvider(ResourceProvider[dict]):
     TYPE = "AWS::EC2::LaunchTemplate"
-    SCHEMA = _schema(
+    SCHEMA = schema(
         "LaunchTemplateId",
         create_only=["LaunchTemplateName"],
         read_only=["LaunchTemplateId", "LatestVersionNumber", "DefaultVersionNumber"],
@@ -89,7 +63,7 @@ class LaunchTemplateProvider(ResourceProvider[dict]):
             params["TagSpecifications"] = model["TagSpecifications"]
         template = ec2.create_launch_template(**params)["LaunchTemplate"]
         model.update(self._ids(template, name))
-        return _done(model)
+        return done(model)
 
     @staticmethod
     def _ids(template: dict, name: str) -> dict:
@@ -101,7 +75,7 @@ class LaunchTemplateProvider(ResourceProvider[dict]):
         }
 
     def update(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
-        previous = _previous(request)
+        previous = previous_state(request)
         model = dict(request.desired_state)
         ec2 = request.aws_client_factory.ec2
         template_id = previous["LaunchTemplateId"]
@@ -117,16 +91,10 @@ class LaunchTemplateProvider(ResourceProvider[dict]):
         template = ec2.describe_launch_templates(LaunchTemplateIds=[template_id])["LaunchTemplates"][0]
         model.update(keep)
         model.update(self._ids(template, keep.get("LaunchTemplateName") or template["LaunchTemplateName"]))
-        return _done(model)
+        return done(model)
 
     def delete(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
-        template_id = request.desired_state.get("LaunchTemplateId")
-        if template_id:
-            request.aws_client_factory.ec2.delete_launch_template(LaunchTemplateId=template_id)
-        return _removed()
-
-    def read(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
-        raise NotImplementedError
+        return delete_named(request, "LaunchTemplateId", lambda: request.aws_client_factory.ec2.delete_launch_template)
 
 
 # --------------------------------------------------------------------------- Auto Scaling group
@@ -154,7 +122,7 @@ def group_instances(autoscaling, name: str) -> list[str]:
 
 class AutoScalingGroupProvider(ResourceProvider[dict]):
     TYPE = "AWS::AutoScaling::AutoScalingGroup"
-    SCHEMA = _schema("AutoScalingGroupName", create_only=["AutoScalingGroupName", "InstanceId"])
+    SCHEMA = schema("AutoScalingGroupName", create_only=["AutoScalingGroupName", "InstanceId"])
 
     @staticmethod
     def _check_subnets(request: ResourceRequest, subnets: list[str]) -> None:
@@ -182,10 +150,10 @@ class AutoScalingGroupProvider(ResourceProvider[dict]):
             params["Tags"] = asg_tags(name, model["Tags"])
         autoscaling.create_auto_scaling_group(**params)
         model["AutoScalingGroupName"] = name
-        return _done(model)
+        return done(model)
 
     def update(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
-        previous = _previous(request)
+        previous = previous_state(request)
         model = dict(request.desired_state)
         autoscaling = request.aws_client_factory.autoscaling
         name = previous["AutoScalingGroupName"]
@@ -227,7 +195,7 @@ class AutoScalingGroupProvider(ResourceProvider[dict]):
         if new_tags:
             autoscaling.create_or_update_tags(Tags=asg_tags(name, new_tags))
         model["AutoScalingGroupName"] = name
-        return _done(model)
+        return done(model)
 
     def delete(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
         name = request.desired_state.get("AutoScalingGroupName")
@@ -235,10 +203,7 @@ class AutoScalingGroupProvider(ResourceProvider[dict]):
             autoscaling = request.aws_client_factory.autoscaling
             if autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]:
                 autoscaling.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
-        return _removed()
-
-    def read(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
-        raise NotImplementedError
+        return removed()
 
 
 # --------------------------------------------------------------------------- Auto Scaling policy
@@ -259,7 +224,7 @@ POLICY_SETTINGS = (
 
 class ScalingPolicyProvider(ResourceProvider[dict]):
     TYPE = "AWS::AutoScaling::ScalingPolicy"
-    SCHEMA = _schema("Arn", create_only=["AutoScalingGroupName"], read_only=["Arn", "PolicyName"])
+    SCHEMA = schema("Arn", create_only=["AutoScalingGroupName"], read_only=["Arn", "PolicyName"])
 
     @staticmethod
     def _put(request: ResourceRequest, model: dict, name: str) -> dict:
@@ -276,11 +241,11 @@ class ScalingPolicyProvider(ResourceProvider[dict]):
     def create(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
         model = dict(request.desired_state)
         name = physical_name(request.stack_name, request.logical_resource_id, 255)
-        return _done(self._put(request, model, name))
+        return done(self._put(request, model, name))
 
     def update(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
-        previous = _previous(request)
-        return _done(self._put(request, dict(request.desired_state), previous["PolicyName"]))
+        previous = previous_state(request)
+        return done(self._put(request, dict(request.desired_state), previous["PolicyName"]))
 
     def delete(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
         model = request.desired_state
@@ -291,10 +256,7 @@ class ScalingPolicyProvider(ResourceProvider[dict]):
                 autoscaling.delete_policy(
                     AutoScalingGroupName=model["AutoScalingGroupName"], PolicyName=model["PolicyName"]
                 )
-        return _removed()
-
-    def read(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
-        raise NotImplementedError
+        return removed()
 
 
 # --------------------------------------------------------------------------- ELBv2
@@ -302,7 +264,7 @@ class ScalingPolicyProvider(ResourceProvider[dict]):
 
 class LoadBalancerProvider(ResourceProvider[dict]):
     TYPE = "AWS::ElasticLoadBalancingV2::LoadBalancer"
-    SCHEMA = _schema(
+    SCHEMA = schema(
         "LoadBalancerArn",
         create_only=["Name", "Scheme", "Type"],
         read_only=["LoadBalancerArn", "DNSName", "CanonicalHostedZoneID", "LoadBalancerFullName", "LoadBalancerName"],
@@ -326,7 +288,7 @@ class LoadBalancerProvider(ResourceProvider[dict]):
                 LoadBalancerArn=arn, Attributes=attributes(model["LoadBalancerAttributes"])
             )
         model.update(self._read(lb))
-        return _done(model)
+        return done(model)
 
     @staticmethod
     def _read(lb: dict) -> dict:
@@ -341,7 +303,7 @@ class LoadBalancerProvider(ResourceProvider[dict]):
         }
 
     def update(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
-        previous = _previous(request)
+        previous = previous_state(request)
         model = dict(request.desired_state)
         elbv2 = request.aws_client_factory.elbv2
         arn = previous["LoadBalancerArn"]
@@ -358,16 +320,10 @@ class LoadBalancerProvider(ResourceProvider[dict]):
             )
         lb = elbv2.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]
         model.update(self._read(lb))
-        return _done(model)
+        return done(model)
 
     def delete(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
-        arn = request.desired_state.get("LoadBalancerArn")
-        if arn:
-            request.aws_client_factory.elbv2.delete_load_balancer(LoadBalancerArn=arn)
-        return _removed()
-
-    def read(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
-        raise NotImplementedError
+        return delete_named(request, "LoadBalancerArn", lambda: request.aws_client_factory.elbv2.delete_load_balancer)
 
 
 TG_HEALTH = (
@@ -385,7 +341,7 @@ TG_HEALTH = (
 
 class TargetGroupProvider(ResourceProvider[dict]):
     TYPE = "AWS::ElasticLoadBalancingV2::TargetGroup"
-    SCHEMA = _schema(
+    SCHEMA = schema(
         "TargetGroupArn",
         create_only=["Name", "Port", "Protocol", "ProtocolVersion", "TargetType", "VpcId", "IpAddressType"],
         read_only=["TargetGroupArn", "TargetGroupFullName", "TargetGroupName", "LoadBalancerArns"],
@@ -408,7 +364,7 @@ class TargetGroupProvider(ResourceProvider[dict]):
         if model.get("Targets"):
             elbv2.register_targets(TargetGroupArn=arn, Targets=targets(model["Targets"]))
         model.update(self._read(group))
-        return _done(model)
+        return done(model)
 
     @staticmethod
     def _read(group: dict) -> dict:
@@ -421,7 +377,7 @@ class TargetGroupProvider(ResourceProvider[dict]):
         }
 
     def update(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
-        previous = _previous(request)
+        previous = previous_state(request)
         model = dict(request.desired_state)
         elbv2 = request.aws_client_factory.elbv2
         arn = previous["TargetGroupArn"]
@@ -440,21 +396,15 @@ class TargetGroupProvider(ResourceProvider[dict]):
             elbv2.register_targets(TargetGroupArn=arn, Targets=[after[i] for i in sorted(set(after) - set(before))])
         group = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
         model.update(self._read(group))
-        return _done(model)
+        return done(model)
 
     def delete(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
-        arn = request.desired_state.get("TargetGroupArn")
-        if arn:
-            request.aws_client_factory.elbv2.delete_target_group(TargetGroupArn=arn)
-        return _removed()
-
-    def read(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
-        raise NotImplementedError
+        return delete_named(request, "TargetGroupArn", lambda: request.aws_client_factory.elbv2.delete_target_group)
 
 
 class ListenerProvider(ResourceProvider[dict]):
     TYPE = "AWS::ElasticLoadBalancingV2::Listener"
-    SCHEMA = _schema("ListenerArn", create_only=["LoadBalancerArn"], read_only=["ListenerArn"])
+    SCHEMA = schema("ListenerArn", create_only=["LoadBalancerArn"], read_only=["ListenerArn"])
 
     def create(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
         model = dict(request.desired_state)
@@ -463,47 +413,27 @@ class ListenerProvider(ResourceProvider[dict]):
         params["DefaultActions"] = listener_actions(model.get("DefaultActions"))
         listener = elbv2.create_listener(**params)["Listeners"][0]
         model["ListenerArn"] = listener["ListenerArn"]
-        return _done(model)
+        return done(model)
 
     def update(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
-        previous = _previous(request)
+        previous = previous_state(request)
         model = dict(request.desired_state)
         params = pick(model, ["Protocol", "Port", "SslPolicy", "Certificates", "AlpnPolicy"])
         params["DefaultActions"] = listener_actions(model.get("DefaultActions"))
         request.aws_client_factory.elbv2.modify_listener(ListenerArn=previous["ListenerArn"], **params)
         model["ListenerArn"] = previous["ListenerArn"]
-        return _done(model)
+        return done(model)
 
     def delete(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
-        arn = request.desired_state.get("ListenerArn")
-        if arn:
-            request.aws_client_factory.elbv2.delete_listener(ListenerArn=arn)
-        return _removed()
-
-    def read(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
-        raise NotImplementedError
+        return delete_named(request, "ListenerArn", lambda: request.aws_client_factory.elbv2.delete_listener)
 
 
 # --------------------------------------------------------------------------- plugins (entry points)
 
 
-def _plugin(provider: type[ResourceProvider]) -> type[CloudFormationResourceProviderPlugin]:
-    class Plugin(CloudFormationResourceProviderPlugin):
-        name = provider.TYPE
-
-        def __init__(self):
-            self.factory = None
-
-        def load(self):
-            self.factory = provider
-
-    Plugin.__name__ = Plugin.__qualname__ = provider.__name__.replace("Provider", "Plugin")
-    return Plugin
-
-
-LaunchTemplatePlugin = _plugin(LaunchTemplateProvider)
-AutoScalingGroupPlugin = _plugin(AutoScalingGroupProvider)
-ScalingPolicyPlugin = _plugin(ScalingPolicyProvider)
-LoadBalancerPlugin = _plugin(LoadBalancerProvider)
-TargetGroupPlugin = _plugin(TargetGroupProvider)
-ListenerPlugin = _plugin(ListenerProvider)
+LaunchTemplatePlugin = provider_plugin(LaunchTemplateProvider)
+AutoScalingGroupPlugin = provider_plugin(AutoScalingGroupProvider)
+ScalingPolicyPlugin = provider_plugin(ScalingPolicyProvider)
+LoadBalancerPlugin = provider_plugin(LoadBalancerProvider)
+TargetGroupPlugin = provider_plugin(TargetGroupProvider)
+ListenerPlugin = provider_plugin(ListenerProvider)

@@ -17,13 +17,9 @@ from __future__ import annotations
 
 import uuid
 
-from localstack.services.cloudformation.resource_provider import (
-    CloudFormationResourceProviderPlugin,
-    OperationStatus,
-    ProgressEvent,
-    ResourceProvider,
-    ResourceRequest,
-)
+from localstack.services.cloudformation.resource_provider import ProgressEvent, ResourceProvider, ResourceRequest
+
+from relay_emulator.cfn_providers import delete_named, done, previous_state, provider_plugin, schema
 
 
 def _vpc(v: dict) -> dict:
@@ -32,11 +28,7 @@ def _vpc(v: dict) -> dict:
 
 class HostedZoneProvider(ResourceProvider[dict]):
     TYPE = "AWS::Route53::HostedZone"
-    SCHEMA = {
-        "primaryIdentifier": ["/properties/Id"],
-        "createOnlyProperties": ["/properties/Name"],
-        "readOnlyProperties": ["/properties/Id", "/properties/NameServers"],
-    }
+    SCHEMA = schema("Id", create_only=["Name"], read_only=["Id", "NameServers"])
 
     def create(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
         model = dict(request.desired_state)
@@ -58,7 +50,7 @@ class HostedZoneProvider(ResourceProvider[dict]):
         self._tags(r53, zone_id, model.get("HostedZoneTags") or [], [])
         model["Id"] = zone_id
         model["NameServers"] = list((response.get("DelegationSet") or {}).get("NameServers") or [])
-        return ProgressEvent(status=OperationStatus.SUCCESS, resource_model=model)
+        return done(model)
 
     @staticmethod
     def _tags(r53, zone_id: str, tags: list, previous: list) -> None:
@@ -73,7 +65,7 @@ class HostedZoneProvider(ResourceProvider[dict]):
             r53.change_tags_for_resource(**params)
 
     def update(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
-        previous = dict(request.previous_state or {})
+        previous = previous_state(request)
         model = dict(request.desired_state)
         r53 = request.aws_client_factory.route53
         zone_id = previous["Id"]
@@ -88,23 +80,10 @@ class HostedZoneProvider(ResourceProvider[dict]):
         for vpc_id, region in before - after:
             r53.disassociate_vpc_from_hosted_zone(HostedZoneId=zone_id, VPC={"VPCId": vpc_id, "VPCRegion": region})
         model["Id"], model["NameServers"] = zone_id, previous.get("NameServers") or []
-        return ProgressEvent(status=OperationStatus.SUCCESS, resource_model=model)
+        return done(model)
 
     def delete(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
-        zone_id = request.desired_state.get("Id")
-        if zone_id:
-            request.aws_client_factory.route53.delete_hosted_zone(Id=zone_id)
-        return ProgressEvent(status=OperationStatus.SUCCESS, resource_model={})
-
-    def read(self, request: ResourceRequest[dict]) -> ProgressEvent[dict]:
-        raise NotImplementedError
+        return delete_named(request, "Id", lambda: request.aws_client_factory.route53.delete_hosted_zone)
 
 
-class HostedZonePlugin(CloudFormationResourceProviderPlugin):
-    name = HostedZoneProvider.TYPE
-
-    def __init__(self):
-        self.factory = None
-
-    def load(self):
-        self.factory = HostedZoneProvider
+HostedZonePlugin = provider_plugin(HostedZoneProvider)

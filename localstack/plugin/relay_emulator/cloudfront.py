@@ -30,6 +30,7 @@ import copy
 import os
 import threading
 import time
+from dataclasses import dataclass
 
 from localstack.aws.api import RequestContext, handler
 from localstack.services.stores import AccountRegionBundle, BaseStore, CrossRegionAttribute
@@ -358,86 +359,76 @@ class CloudFrontProvider:
 
     @handler("GetCachePolicy", expand=False)
     def get_cache_policy(self, context: RequestContext, request: dict) -> dict:
-        return {
-            "CachePolicy": _policy(core.Policies().cache, request["Id"], "NoSuchCachePolicy", "cache policy"),
-            "ETag": core.MANAGED_ETAG,
-        }
+        return _get_policy(CACHE, request)
 
     @handler("GetCachePolicyConfig", expand=False)
     def get_cache_policy_config(self, context: RequestContext, request: dict) -> dict:
-        policy = _policy(core.Policies().cache, request["Id"], "NoSuchCachePolicy", "cache policy")
-        return {"CachePolicyConfig": policy["CachePolicyConfig"], "ETag": core.MANAGED_ETAG}
+        return _get_policy(CACHE, request, "Config")
 
     @handler("ListCachePolicies", expand=False)
     def list_cache_policies(self, context: RequestContext, request: dict) -> dict:
-        return {
-            "CachePolicyList": core.policy_list(
-                core.MANAGED_CACHE_POLICIES,
-                request.get("Type"),
-                request.get("Marker"),
-                request.get("MaxItems"),
-                "CachePolicy",
-            )
-        }
+        return _list_policies(CACHE, request)
 
     @handler("GetOriginRequestPolicy", expand=False)
     def get_origin_request_policy(self, context: RequestContext, request: dict) -> dict:
-        policy = _policy(
-            core.Policies().origin_request, request["Id"], "NoSuchOriginRequestPolicy", "origin request policy"
-        )
-        return {"OriginRequestPolicy": policy, "ETag": core.MANAGED_ETAG}
+        return _get_policy(ORIGIN_REQUEST, request)
 
     @handler("GetOriginRequestPolicyConfig", expand=False)
     def get_origin_request_policy_config(self, context: RequestContext, request: dict) -> dict:
-        policy = _policy(
-            core.Policies().origin_request, request["Id"], "NoSuchOriginRequestPolicy", "origin request policy"
-        )
-        return {"OriginRequestPolicyConfig": policy["OriginRequestPolicyConfig"], "ETag": core.MANAGED_ETAG}
+        return _get_policy(ORIGIN_REQUEST, request, "Config")
 
     @handler("ListOriginRequestPolicies", expand=False)
     def list_origin_request_policies(self, context: RequestContext, request: dict) -> dict:
-        return {
-            "OriginRequestPolicyList": core.policy_list(
-                core.MANAGED_ORIGIN_REQUEST_POLICIES,
-                request.get("Type"),
-                request.get("Marker"),
-                request.get("MaxItems"),
-                "OriginRequestPolicy",
-            )
-        }
+        return _list_policies(ORIGIN_REQUEST, request)
 
     @handler("GetResponseHeadersPolicy", expand=False)
     def get_response_headers_policy(self, context: RequestContext, request: dict) -> dict:
-        policy = _policy(
-            core.Policies().response_headers, request["Id"], "NoSuchResponseHeadersPolicy", "response headers policy"
-        )
-        return {"ResponseHeadersPolicy": policy, "ETag": core.MANAGED_ETAG}
+        return _get_policy(RESPONSE_HEADERS, request)
 
     @handler("GetResponseHeadersPolicyConfig", expand=False)
     def get_response_headers_policy_config(self, context: RequestContext, request: dict) -> dict:
-        policy = _policy(
-            core.Policies().response_headers, request["Id"], "NoSuchResponseHeadersPolicy", "response headers policy"
-        )
-        return {"ResponseHeadersPolicyConfig": policy["ResponseHeadersPolicyConfig"], "ETag": core.MANAGED_ETAG}
+        return _get_policy(RESPONSE_HEADERS, request, "Config")
 
     @handler("ListResponseHeadersPolicies", expand=False)
     def list_response_headers_policies(self, context: RequestContext, request: dict) -> dict:
-        return {
-            "ResponseHeadersPolicyList": core.policy_list(
-                core.MANAGED_RESPONSE_HEADERS_POLICIES,
-                request.get("Type"),
-                request.get("Marker"),
-                request.get("MaxItems"),
-                "ResponseHeadersPolicy",
-            )
-        }
+        return _list_policies(RESPONSE_HEADERS, request)
 
 
-def _policy(find, policy_id: str, code: str, what: str) -> dict:
-    policy = find(policy_id)
+@dataclass(frozen=True)
+class _PolicyKind:
+    """One kind of managed policy: its API name (``CachePolicy``: NoSuchCachePolicy, CachePolicyConfig,
+    CachePolicyList), how the error names it, its lookup in ``core.Policies`` and AWS's managed list."""
+
+    name: str
+    words: str
+    find: str
+    managed: list
+
+
+CACHE = _PolicyKind("CachePolicy", "cache policy", "cache", core.MANAGED_CACHE_POLICIES)
+ORIGIN_REQUEST = _PolicyKind(
+    "OriginRequestPolicy", "origin request policy", "origin_request", core.MANAGED_ORIGIN_REQUEST_POLICIES
+)
+RESPONSE_HEADERS = _PolicyKind(
+    "ResponseHeadersPolicy", "response headers policy", "response_headers", core.MANAGED_RESPONSE_HEADERS_POLICIES
+)
+
+
+def _get_policy(kind: _PolicyKind, request: dict, part: str = "") -> dict:
+    """Get<Kind>Policy (``part`` "") or Get<Kind>PolicyConfig (``part`` "Config")."""
+    policy = getattr(core.Policies(), kind.find)(request["Id"])
     if policy is None:
-        raise err(code, f"The {what} does not exist: {policy_id}", 404)
-    return policy
+        raise err(f"NoSuch{kind.name}", f"The {kind.words} does not exist: {request['Id']}", 404)
+    key = kind.name + part
+    return {key: policy[key] if part else policy, "ETag": core.MANAGED_ETAG}
+
+
+def _list_policies(kind: _PolicyKind, request: dict) -> dict:
+    return {
+        f"{kind.name}List": core.policy_list(
+            kind.managed, request.get("Type"), request.get("Marker"), request.get("MaxItems"), kind.name
+        )
+    }
 
 
 def _check_tags(tags: list) -> None:

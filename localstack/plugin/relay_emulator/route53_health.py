@@ -337,16 +337,7 @@ def get_health_check_status(self, context, health_check_id, **kwargs):
     tracked = EVALUATOR.measured(context.account_id, health_check_id)
     if tracked is None or tracked.last_status is None:
         return {"HealthCheckObservations": []}
-    return {
-        "HealthCheckObservations": [
-            {
-                "Region": region,
-                "IPAddress": PROBE_SOURCE_IP,
-                "StatusReport": {"Status": tracked.last_status, "CheckedTime": tracked.last_checked},
-            }
-            for region in _checker_regions(check)
-        ]
-    }
+    return _observations(check, tracked.last_status, tracked.last_checked)
 
 
 def get_health_check_last_failure_reason(self, context, health_check_id, **kwargs):
@@ -356,12 +347,17 @@ def get_health_check_last_failure_reason(self, context, health_check_id, **kwarg
     tracked = EVALUATOR.measured(context.account_id, health_check_id)
     if tracked is None or tracked.last_failure is None:
         return {"HealthCheckObservations": []}
+    return _observations(check, tracked.last_failure, tracked.last_failure_time)
+
+
+def _observations(check, status: str, checked) -> dict:
+    """The last probe's (or failure's) status as every checker region of the check observed it."""
     return {
         "HealthCheckObservations": [
             {
                 "Region": region,
                 "IPAddress": PROBE_SOURCE_IP,
-                "StatusReport": {"Status": tracked.last_failure, "CheckedTime": tracked.last_failure_time},
+                "StatusReport": {"Status": status, "CheckedTime": checked},
             }
             for region in _checker_regions(check)
         ]

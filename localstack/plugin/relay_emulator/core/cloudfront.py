@@ -298,18 +298,10 @@ def _check_origins(origins: list) -> set:
                     )
             for protocol in _items(custom.get("OriginSslProtocols"), "OriginSslProtocols"):
                 _one_of(protocol, ORIGIN_SSL_PROTOCOLS, "OriginSslProtocols")
-            read = custom.get("OriginReadTimeout")
-            if read is not None and not 1 <= read <= 180:
-                raise CloudFrontError(INVALID_ARGUMENT, f"Origin {origin_id!r}: OriginReadTimeout must be 1-180.")
-            keepalive = custom.get("OriginKeepaliveTimeout")
-            if keepalive is not None and not 1 <= keepalive <= 180:
-                raise CloudFrontError(INVALID_ARGUMENT, f"Origin {origin_id!r}: OriginKeepaliveTimeout must be 1-180.")
-        attempts = origin.get("ConnectionAttempts")
-        if attempts is not None and not 1 <= attempts <= 3:
-            raise CloudFrontError(INVALID_ARGUMENT, f"Origin {origin_id!r}: ConnectionAttempts must be 1-3.")
-        timeout = origin.get("ConnectionTimeout")
-        if timeout is not None and not 1 <= timeout <= 10:
-            raise CloudFrontError(INVALID_ARGUMENT, f"Origin {origin_id!r}: ConnectionTimeout must be 1-10.")
+            _in_range(origin_id, custom, "OriginReadTimeout", 1, 180)
+            _in_range(origin_id, custom, "OriginKeepaliveTimeout", 1, 180)
+        _in_range(origin_id, origin, "ConnectionAttempts", 1, 3)
+        _in_range(origin_id, origin, "ConnectionTimeout", 1, 10)
         _items(origin.get("CustomHeaders"), f"Origin {origin_id} CustomHeaders")
         shield = origin.get("OriginShield") or {}
         if shield.get("Enabled") and not shield.get("OriginShieldRegion"):
@@ -317,6 +309,13 @@ def _check_origins(origins: list) -> set:
                 INVALID_ARGUMENT, f"Origin {origin_id!r}: OriginShieldRegion is required when Origin Shield is enabled."
             )
     return ids
+
+
+def _in_range(origin_id: str, settings: dict, key: str, low: int, high: int) -> None:
+    """An origin's optional number setting ``key``, when set, must lie in low-high."""
+    value = settings.get(key)
+    if value is not None and not low <= value <= high:
+        raise CloudFrontError(INVALID_ARGUMENT, f"Origin {origin_id!r}: {key} must be {low}-{high}.")
 
 
 def _check_origin_groups(groups: list, origin_ids: set) -> set:
