@@ -313,7 +313,6 @@ class DeployConfig(_Strict):
         return value
 
 
-
 class ReplicationConfig(_Strict):
     """S3 cross-region replication of the release bucket."""
 

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,6 +72,24 @@ def ensure_cli() -> Path:
     if result.returncode or not CDKTF.exists():
         raise DeployError(f"npm ci failed:\n{result.stderr or result.stdout}")
     return CDKTF
+
+
+def synthesize(env: dict[str, str] | None = None) -> None:
+    """`python main.py` with this interpreter into cdktf.out, as `cdktf synth` would."""
+    result = subprocess.run(
+        [sys.executable, "main.py"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode:
+        raise terraform.TerraformError(f"synthesis (python main.py) failed:\n{result.stderr or result.stdout}")
+
+
+def prepare() -> None:
+    """The cdktf CLI installed (npm, once) and the stacks synthesized, side by side: then `cdktf(...,
+    synth=False)` starts at once (the integration suite does this while the emulator starts)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = [pool.submit(ensure_cli), pool.submit(synthesize, cli_environment())]
+        for job in jobs:
+            job.result()
 
 
 def cli_environment(extra: dict[str, str] | None = None) -> dict[str, str]:

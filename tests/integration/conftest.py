@@ -43,8 +43,11 @@ def config():
 
 @pytest.fixture(scope="session")
 def emulator(config, provider_source):
-    with EmulatorSession(config) as session:
-        yield session
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        prepared = pool.submit(deploy.prepare)  # the cdktf CLI and the synthesis, while the emulator starts
+        with EmulatorSession(config) as session:
+            prepared.result()
+            yield session
 
 
 @pytest.fixture(scope="session")
@@ -61,8 +64,8 @@ def deployed(config, emulator, tmp_path_factory):
         stacks = deploy.stack_names(config, edge=False)
         later = [config.names.platform_global_stack(), *map(config.names.peering_stack, config.platform_targets)]
         later = [stack for stack in later if stack in stacks]
-        deploy.cdktf("deploy", [stack for stack in stacks if stack not in later], ignore_missing=False)
-        synthesized = True
+        synthesized = True  # by the emulator fixture
+        deploy.cdktf("deploy", [stack for stack in stacks if stack not in later], ignore_missing=False, synth=False)
         with ThreadPoolExecutor(max_workers=2) as pool:
             # no dependency among them: each depends on stacks deployed above only
             rest = pool.submit(deploy.cdktf, "deploy", later, synth=False) if later else None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ from typing import Any, NoReturn
 from config import paths
 from modules import policy_checks
 from tools import terraform
+from tools.deploy import synthesize
 from tools.plan_report import render
 from tools.plan_report.model import StackPlan
 from tools.plan_report.rules import analyse
@@ -109,15 +109,6 @@ def suppressions_of(stacks: Iterable[Path]) -> dict[str, tuple[policy_checks.Sup
             raise terraform.TerraformError(f"cannot read the suppressions of {stack.name}: {error}") from error
         found[stack.name] = tuple(policy_checks.suppressions(document))
     return found
-
-
-def synthesize() -> None:
-    """`python main.py` with this interpreter, as `cdktf synth` would."""
-    result = subprocess.run(
-        [sys.executable, "main.py"], cwd=paths.PROJECT_ROOT, capture_output=True, text=True, check=False
-    )
-    if result.returncode:
-        raise terraform.TerraformError(f"synthesis (python main.py) failed:\n{result.stderr or result.stdout}")
 
 
 def run_url() -> str | None:
