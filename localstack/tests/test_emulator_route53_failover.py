@@ -481,3 +481,46 @@ def test_cloudformation_zone_health_check_and_failover_records(res, endpoint):
     cfn.get_waiter("stack_delete_complete").wait(StackName=stack, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     with pytest.raises(r53.exceptions.NoSuchHostedZone):
         r53.get_hosted_zone(Id=zone_id)
+
+
+# ---------------------------------------------------------------------------------- record sets sharing a name
+
+
+def test_latency_records_of_one_name_are_deleted_and_created_again_one_by_one(res, r53):
+    """Moving a region from one latency set to another and back (what promoting a standby region does): deleting
+    one record set of a name deletes that one only, and it can be created again; an exact duplicate is refused."""
+    zone_id = _zone(res, r53)
+    zone = r53.get_hosted_zone(Id=zone_id)["HostedZone"]["Name"]
+
+    def record(name: str, region: str) -> dict:
+        return {
+            "Name": f"{name}.{zone}",
+            "Type": "A",
+            "SetIdentifier": region,
+            "Region": region,
+            "AliasTarget": {
+                "HostedZoneId": "Z2P70J7EXAMPLE",
+                "DNSName": f"app-1.{region}.elb.amazonaws.com",
+                "EvaluateTargetHealth": True,
+            },
+        }
+
+    def change(action: str, rrset: dict) -> None:
+        r53.change_resource_record_sets(
+            HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": action, "ResourceRecordSet": rrset}]}
+        )
+
+    def latency_sets() -> set[tuple[str, str]]:
+        sets = r53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+        return {(s["Name"].split(".")[0], s["SetIdentifier"]) for s in sets if "SetIdentifier" in s}
+
+    for name, region in (("active", "eu-central-1"), ("active", "eu-south-2"), ("standby", "eu-central-1")):
+        change("CREATE", record(name, region))
+    change("DELETE", record("active", "eu-central-1"))
+    assert latency_sets() == {("active", "eu-south-2"), ("standby", "eu-central-1")}
+    change("CREATE", record("active", "eu-central-1"))
+    assert latency_sets() == {("active", "eu-central-1"), ("active", "eu-south-2"), ("standby", "eu-central-1")}
+    with pytest.raises(r53.exceptions.InvalidChangeBatch, match="already exists"):
+        change("CREATE", record("active", "eu-south-2"))
+    with pytest.raises(r53.exceptions.InvalidChangeBatch, match="not found"):
+        change("DELETE", record("standby", "eu-south-2"))

@@ -48,6 +48,9 @@ def relay_emulator_install():
 
     route53_health.install()
     elb_frontend.register()
+    from relay_emulator import route53_records  # record sets sharing a name: created and deleted one by one
+
+    route53_records.install()
     LOG.info(
         "relay emulator plugin installed (S3 replication, bucket policy Deny statements, CodePipeline event "
         "target, CloudTrail data events, CloudFormation unsupported-type guard, git push route, EC2 rule descriptions, "
