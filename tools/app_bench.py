@@ -78,7 +78,7 @@ def failover_sample(application: Application) -> dict[str, float]:
     )
     return {
         "targets out -> DNS answers the standby": answer,
-        "targets out -> health check unhealthy": check,
+        "targets out -> a health checker reports the failure": check,
         "targets back -> DNS answers the active": back,
     }
 

@@ -1,6 +1,7 @@
 """The regional platform on the emulator, in the session's one deployment: transit gateway peering with
 routes both ways, a secret, an image and an item replicated from region to region, and a target region's
-platform destroyed and rebuilt on its own while home and the other target keep theirs."""
+platform destroyed and rebuilt on its own while home and the other target keep theirs (`rebuild_platform`, run by
+test_release_flow.py beside the rebuild of a bespoke region's pipeline stack)."""
 
 from __future__ import annotations
 
@@ -84,36 +85,28 @@ def test_an_item_written_in_one_region_is_readable_in_the_others(platform: Platf
             platform.delete_item(writer, key)
 
 
-@pytest.fixture
-def rebuilt_platform(platform: Platform):
-    """A target whose platform the test destroys and rebuilds; redeployed afterwards if the test stopped
-    half-way."""
-    region = platform.targets[-1]
+def rebuild_platform(release, platform: Platform, region: str) -> None:
+    """Destroy one target's platform and peering stacks and deploy them again, alone: home and the other
+    target stay peered meanwhile. The application tier runs on the platform: its stack goes first, and the
+    next release deploys it again. The integration suite runs this beside the rebuild of a bespoke region's
+    pipeline stack (test_release_flow.py), which needs nothing of this region."""
     names = platform.names
     stacks = [names.platform_stack(region), names.peering_stack(region)]
-    yield region, stacks
-    if not platform.peering(region).ready:
+    kept = next(target for target in platform.targets if target != region)
+    old_vpc = platform.vpc(region)["VpcId"]
+    release.delete_deployed_stacks([region])
+    try:
+        # one stack per run, in dependency order (the peering first on the way down, last on the way up)
+        for stack in reversed(stacks):
+            deploy.cdktf("destroy", [stack], synth=False)
+        assert platform.vpc(region) is None
+        assert platform.transit_gateway(region) is None
+        # home and the other target are untouched, and still peered
+        assert platform.peering(kept).ready
+        assert platform.vpc(platform.home) is not None
+    finally:
         for stack in stacks:
             deploy.cdktf("deploy", [stack], synth=False)
-
-
-def test_a_target_platform_is_destroyed_and_rebuilt_alone(deployed, platform: Platform, rebuilt_platform):
-    region, stacks = rebuilt_platform
-    kept = platform.targets[0]
-    old_vpc = platform.vpc(region)["VpcId"]
-    # the application tier runs on the platform: it goes first, and the next release deploys it again
-    deployed.delete_deployed_stacks([region])
-    # one stack per run, in dependency order (the peering first on the way down, last on the way up)
-    for stack in reversed(stacks):
-        deploy.cdktf("destroy", [stack], synth=False)
-    assert platform.vpc(region) is None
-    assert platform.transit_gateway(region) is None
-    # home and the other target are untouched, and still peered
-    assert platform.peering(kept).ready
-    assert platform.vpc(platform.home) is not None
-
-    for stack in stacks:
-        deploy.cdktf("deploy", [stack], synth=False)
     assert platform.vpc(region)["VpcId"] != old_vpc
     assert platform.peering(region).ready
 

@@ -15,6 +15,7 @@ import gzip
 import json
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
@@ -23,7 +24,9 @@ from botocore.exceptions import ClientError
 from config import load_config
 from config.schema import DeliveryStrategy
 from regions.delivery import decisions
+from tests.integration.test_platform import rebuild_platform
 from tools import deploy
+from tools.platform import Platform
 from tools.release import Release, SourceRepository, release_zip
 from tools.wait import wait_for
 
@@ -413,6 +416,25 @@ def rebuilt(settled: Release):
 def test_a_target_region_can_be_destroyed_and_redeployed_while_the_others_keep_working(
     deployed: Release, rebuilt: str, repository: SourceRepository
 ):
+    """A bespoke region's pipeline stack is destroyed and redeployed while another bespoke region keeps
+    deploying; side by side, the last platform target's platform and peering stacks are destroyed and rebuilt
+    (tests/integration/test_platform.py, rebuild_platform); then a release reaches every region."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        platform = Platform(deployed.config, deployed.clients) if deployed.config.platform.enabled else None
+        other = platform.targets[-1] if platform else None
+        assert other not in (rebuilt, *bespoke(deployed)[:1]), "the platform rebuilt is another region's"
+        platform_rebuilt = pool.submit(rebuild_platform, deployed, platform, other) if platform else None
+        rebuild_target(deployed, rebuilt)
+        if platform_rebuilt is not None:
+            platform_rebuilt.result()
+    version_id, executions = run_release(deployed, repository, "v3")
+    assert set(executions) == set(bespoke(deployed))
+    assert deployed.deployed_label(rebuilt) == "v3"
+    assert deployed.replica(rebuilt, version_id)["SSEKMSKeyId"] == target_key(deployed, rebuilt)
+
+
+def rebuild_target(deployed: Release, rebuilt: str) -> None:
+    """Destroy a bespoke region's own stack; another bespoke region keeps deploying; deploy it again."""
     kept = next(r for r in bespoke(deployed) if r != rebuilt)
     stack = deployed.names.target_stack(rebuilt)
     deploy.cdktf("destroy", [stack], synth=False)
@@ -433,10 +455,6 @@ def test_a_target_region_can_be_destroyed_and_redeployed_while_the_others_keep_w
     deploy.cdktf("deploy", [stack], synth=False)
     deploy.cdktf("deploy", [deployed.names.replication_stack()], synth=False)
     assert replication_key(deployed, rebuilt) == target_key(deployed, rebuilt)
-    version_id, executions = run_release(deployed, repository, "v3")
-    assert set(executions) == set(bespoke(deployed))
-    assert deployed.deployed_label(rebuilt) == "v3"
-    assert deployed.replica(rebuilt, version_id)["SSEKMSKeyId"] == target_key(deployed, rebuilt)
 
 
 def assumed_s3(release: Release, role_name: str, region: str):
