@@ -9,6 +9,8 @@ Adds to the open-source LocalStack core what relay's cross-region delivery pipel
   per action kind: S3 source, connection source on local git, CodeBuild, CloudFormation deploy,
   "not emulated");
 * ``events_target``  - EventBridge delivery to CodePipeline targets;
+* ``pipeline_events``, ``stack_events``, ``service_events`` - CodePipeline and CloudFormation
+  state-change events on the region's default bus; ``rule_metrics`` - ``AWS/Events`` rule metrics;
 * ``connections``    - a CodeStar Connections / CodeConnections API (not in moto);
 * ``codebuild``      - CodeBuild projects as Terraform declares them, and builds that run the
   buildspec as local processes (no container);

@@ -51,6 +51,13 @@ def relay_emulator_install():
     from relay_emulator import route53_records  # record sets sharing a name: created and deleted one by one
 
     route53_records.install()
+    from relay_emulator import rule_metrics, stack_events  # stack status events; AWS/Events rule metrics
+
+    stack_events.install()
+    rule_metrics.install()
+    from relay_emulator import config_service  # AWS Config: a delivery channel's bucket must exist
+
+    config_service.install()
     LOG.info(
         "relay emulator plugin installed (S3 replication, bucket policy Deny statements, CodePipeline event "
         "target, CloudTrail data events, CloudFormation unsupported-type guard, git push route, EC2 rule descriptions, "

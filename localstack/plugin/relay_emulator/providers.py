@@ -147,3 +147,13 @@ def cloudfront():
     # distributions, their tags and invalidations, and AWS's managed policies are ours
     # (cloudfront.py); origin access controls, public keys and key groups go to moto
     return Service.for_provider(CloudFrontProvider(), dispatch_table_factory=_moto_fallback_table)
+
+
+@aws_provider(api="securityhub")
+def securityhub():
+    from relay_emulator.securityhub import SecurityHubProvider
+
+    # not in LocalStack's community edition; moto's backend lacks standards and aggregators: the hub,
+    # standards, the cross-region finding aggregator and findings are ours (securityhub.py), no moto
+    # fallback (other operations answer NotImplemented)
+    return Service.for_provider(SecurityHubProvider(), dispatch_table_factory=lambda p: _moto_fallback_table(p, False))

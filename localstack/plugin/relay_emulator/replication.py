@@ -30,8 +30,10 @@ Ordering: tasks are sharded by (bucket, key) onto single-threaded queues, so ver
 same key replicate in write order, while different keys replicate in parallel.
 
 Not emulated: IAM policies of the replication role (only the destination's bucket policy
-``Deny`` statements in ``write_guard``'s subset are enforced), replication-time control metrics,
-replica modification sync, existing-object and Batch Replication.
+``Deny`` statements in ``write_guard``'s subset are enforced), Replication Time Control's 15-minute
+guarantee and its missed-threshold events, replica modification sync, existing-object and Batch
+Replication. Replication metrics of rules with ``Metrics`` enabled are published to CloudWatch
+(``replication_metrics.py``).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from relay_emulator.core.replication import (
     replica_request,
     select_rules,
 )
+from relay_emulator.replication_metrics import ReplicationMetrics
 
 LOG = logging.getLogger("relay_emulator.replication")
 
@@ -122,6 +125,7 @@ class ReplicationEngine:
         self._lock = threading.Lock()  # statuses on S3 objects
         self._clients: dict[tuple, object] = {}
         self.provider = None  # the S3Provider instance, captured on the first write
+        self.metrics = ReplicationMetrics()  # CloudWatch metrics of rules with Metrics enabled
         self._queues = [queue.Queue() for _ in range(max(1, workers))]
         for i, q in enumerate(self._queues):
             t = threading.Thread(target=self._work, args=(q,), name=f"relay-s3-repl-{i}", daemon=True)
@@ -192,6 +196,9 @@ class ReplicationEngine:
         )
         if kind == OBJECT:
             self.set_status(s3_object, "PENDING")
+        for rule in rules:
+            dest = destination_bucket(rule)
+            self.metrics.scheduled(task.account_id, task.region, task.bucket, dest, rule, _size(task))
         shard = zlib.crc32(f"{task.bucket}/{key}".encode()) % len(self._queues)
         self._queues[shard].put(task)
 
@@ -271,6 +278,16 @@ class ReplicationEngine:
                     rule.get("ID", "-"),
                     last_error,
                 )
+            self.metrics.finished(
+                task.account_id,
+                task.region,
+                task.bucket,
+                dest_bucket,
+                rule,
+                _size(task),
+                task.last_modified,
+                failed=last_error is not None,
+            )
         if task.kind != OBJECT:
             return
         if failed:
@@ -405,6 +422,11 @@ class ReplicationEngine:
             dest_client.put_object(Bucket=dest_bucket, Key=task.key, Body=body, **params)
         finally:
             body.close()
+
+
+def _size(task: Task) -> int:
+    """Bytes a task replicates (0 for a delete marker)."""
+    return int(getattr(task.s3_object, "size", 0) or 0) if task.kind == OBJECT else 0
 
 
 # ---------------------------------------------------------------------- installation

@@ -21,6 +21,7 @@ import logging
 import threading
 import uuid
 
+from relay_emulator import pipeline_events
 from relay_emulator.codepipeline.actions import ActionFailed, ActionResult, ActionRun, run_action
 from relay_emulator.codepipeline.actions.artifacts import copy_to_region
 from relay_emulator.codepipeline.models import Execution, Pipeline
@@ -35,6 +36,7 @@ def start_execution(p: Pipeline, trigger: dict, variables=None, source_revisions
     ex = Execution(p, trigger, variables, source_revisions)
     with p.lock:
         p.executions.insert(0, ex)
+    pipeline_events.execution(ex, "InProgress")  # queued before the thread can emit anything
     threading.Thread(target=_run_execution, args=(ex,), name=f"relay-pipeline-{p.name}", daemon=True).start()
     LOG.info("pipeline %s: execution %s started (trigger %s)", p.name, ex.id, trigger.get("triggerType"))
     return ex
@@ -80,6 +82,7 @@ def _finish(ex: Execution, status: str, summary: str | None) -> None:
         if summary:
             ex.status_summary = summary
         ex.last_update = now()
+    pipeline_events.execution(ex, status)
     LOG.info("pipeline %s: execution %s %s%s", ex.pipeline.name, ex.id, status, f" ({summary})" if summary else "")
 
 
@@ -159,6 +162,7 @@ def _run_stage(ex: Execution, stage: dict) -> bool:
     with p.lock:
         state = p.stage_states.setdefault(stage["name"], {"actions": {}})
         state["latestExecution"] = {"pipelineExecutionId": ex.id, "status": "InProgress"}
+    pipeline_events.stage(ex, stage["name"], "InProgress")
     for action in sorted(stage.get("actions") or [], key=lambda a: a.get("runOrder", 1)):
         started = now()
         action_execution_id = str(uuid.uuid4())
@@ -171,15 +175,19 @@ def _run_stage(ex: Execution, stage: dict) -> bool:
                     "lastStatusChange": started,
                 },
             }
+        pipeline_events.action(ex, stage["name"], action, action_execution_id, "InProgress")
         inputs: dict = {}
         status, result, error = _perform(ex, action, inputs)
         with p.lock:
             _record(ex, stage, action, state, action_execution_id, started, (status, result, error, inputs))
+        pipeline_events.action(ex, stage["name"], action, action_execution_id, status, result, error)
         if status == "Failed":
+            pipeline_events.stage(ex, stage["name"], "Failed")
             _finish(ex, "Failed", f"Action {action['name']} in stage {stage['name']} failed: {result.summary}")
             return False
     with p.lock:
         state["latestExecution"] = {"pipelineExecutionId": ex.id, "status": "Succeeded"}
+    pipeline_events.stage(ex, stage["name"], "Succeeded")
     return True
 
 
