@@ -32,6 +32,11 @@ LIMITS: dict[str, tuple[int, str]] = {
     "stack": (128, r"^[A-Za-z][A-Za-z0-9-]*$"),
     "load_balancer": (32, r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$"),
     "trail": (128, r"^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$"),
+    "config_recorder": (256, r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
+    "config_rule": (128, r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
+    "sns_topic": (256, r"^[A-Za-z0-9_-]+$"),
+    "dashboard": (255, r"^[A-Za-z0-9_-]+$"),
+    "alarm": (255, r"^[A-Za-z0-9._-]+$"),
 }
 
 
@@ -120,6 +125,18 @@ class Names:
         """CloudTrail trail logging the release object's data events (trigger mode `cloudtrail`)."""
         return self._check("trail", f"{self._base}-release-{region}")
 
+    def config_recorder(self) -> str:
+        """AWS Config configuration recorder `<app>-<env>` relay creates (one per account and region)."""
+        return self._check("config_recorder", self._base)
+
+    def config_delivery_channel(self) -> str:
+        """AWS Config delivery channel `<app>-<env>` relay creates (one per account and region)."""
+        return self._check("config_recorder", self._base)
+
+    def config_rule(self, identifier: str, region: str) -> str:
+        """AWS Config rule `<app>-<env>-<managed rule identifier, lower case with dashes>-<region>`."""
+        return self._check("config_rule", f"{self._base}-{identifier.lower().replace('_', '-')}-{region}")
+
     def kms_alias(self, region: str) -> str:
         """Alias of the region's customer-managed key."""
         return self._check("kms_alias", f"alias/{self._base}-{region}")
@@ -202,6 +219,22 @@ class Names:
         """Alias of the edge's key (the CloudFront access log bucket, in the home region)."""
         return self._check("kms_alias", f"alias/{self._base}-edge")
 
+    def application_name(self) -> str:
+        """`<app>-<env>`: the Application dimension of relay's own metrics."""
+        return self._base
+
+    def notification_topic(self) -> str:
+        """SNS topic in the home region that receives failed deployments and alarms."""
+        return self._check("sns_topic", f"{self._base}-notifications")
+
+    def dashboard(self) -> str:
+        """CloudWatch dashboard in the home region, a row per region."""
+        return self._check("dashboard", f"{self._base}-releases")
+
+    def alarm(self, purpose: str, region: str) -> str:
+        """CloudWatch alarm `<app>-<env>-<purpose>-<region>` (in the home region, about `region`)."""
+        return self._check("alarm", f"{self._base}-{purpose}-{region}")
+
     def edge_stack(self) -> str:
         """Terraform stack of the global edge (Route 53 records and health checks, CloudFront)."""
         return self._check("stack", f"{self._base}-edge")
@@ -248,11 +281,14 @@ class Names:
         names += [self.bucket(p, home_region) for p in ("release", "artifacts")]
         names += [self.role(p, home_region) for p in ("pipeline", "build", "source-trigger")]
         names += [self.event_rule("source-push", home_region)]
+        names += [self.notification_topic(), self.dashboard()]
         if "bespoke" in strategies.values():
             names += [self.replication_stack(), self.role("replication", home_region)]
         names += [self.bucket(p, home_region) for p in ("logs", "trail")] + [self.trail(home_region)]
         for region, strategy in strategies.items():
             names += [self.role("deploy", region), self.policy("deploy-boundary", region)]
+            names += [self.role("forward", region), self.alarm("replication-failed", region)]
+            names += [self.event_rule(p, region) for p in ("forward-stack", "forward-pipeline", "succeeded", "failed")]
             if strategy == "remote":
                 names += [self.remote_deploy_project(region), self.remote_deploy_log_group(region)]
                 names += [self.role("remote-deploy", region)]
@@ -263,6 +299,11 @@ class Names:
                 names += [self.bucket(p, region) for p in ("release", "trail", "logs")]
                 names += [self.role(p, region) for p in ("pipeline", "trigger")]
                 names += [self.trail(region)]
+        # Governance, in every region: AWS Config's bucket and recorder role, and its longest rule name.
+        names += [self.config_recorder()]
+        for region in (home_region, *strategies):
+            names += [self.bucket("config", region), self.role("config", region)]
+            names += [self.config_rule("IAM_POLICY_NO_STATEMENTS_WITH_ADMIN_ACCESS", region)]
         if platform:
             names += self.platform_all(**platform)
         return names

@@ -873,6 +873,149 @@ class EdgeConfig(_Strict):
     cloudfront: CloudFrontConfig = CloudFrontConfig()
 
 
+SUBSCRIPTION_PROTOCOLS = ("email", "email-json", "sqs", "https", "lambda", "sms", "firehose")
+SNS_ARN_PROTOCOLS = {"sqs": "sqs", "lambda": "lambda", "firehose": "firehose"}
+
+
+class SubscriptionConfig(_Strict):
+    """One subscription to the home region's notification topic."""
+
+    protocol: Literal["email", "email-json", "sqs", "https", "lambda", "sms", "firehose"]
+    """SNS protocol: `email`, `email-json`, `sqs`, `https`, `lambda`, `sms` or `firehose`. Required."""
+    endpoint: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    """Where notifications go: an address for `email`/`email-json`, an `https://` URL, a phone number in E.164
+    form for `sms`, the ARN of the queue, function or delivery stream otherwise. Required."""
+
+    @model_validator(mode="after")
+    def _endpoint_fits_protocol(self) -> SubscriptionConfig:
+        protocol, endpoint = self.protocol, self.endpoint
+        service = SNS_ARN_PROTOCOLS.get(protocol)
+        if service and not re.match(rf"^arn:aws(-[a-z]+)*:{service}:[a-z0-9-]+:\d{{12}}:.+$", endpoint):
+            raise ValueError(f"a {protocol} subscription's endpoint must be the ARN of a {service} resource")
+        if protocol == "https" and not endpoint.startswith("https://"):
+            raise ValueError("an https subscription's endpoint must be an https:// URL")
+        if protocol.startswith("email") and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", endpoint):
+            raise ValueError(f"an {protocol} subscription's endpoint must be an e-mail address")
+        if protocol == "sms" and not re.match(r"^\+[1-9]\d{6,14}$", endpoint):
+            raise ValueError("an sms subscription's endpoint must be a phone number in E.164 form (+ and digits)")
+        return self
+
+
+class ObservabilityConfig(_Strict):
+    """What tells the home region how each release went: events forwarded home, a notification topic, one
+    dashboard and alarms (all in the home region)."""
+
+    enabled: bool = True
+    """Build any of it (the switches below). Default true."""
+    forward_events: bool = True
+    """Each target region forwards its pipeline executions' and its deployed stack's state changes to the home
+    region's default event bus; if home is down only the forwarding fails. Default true."""
+    subscriptions: list[SubscriptionConfig] = []
+    """Subscriptions to the topic that receives failures (failed executions and stacks, alarms). Default none."""
+    dashboard: bool = True
+    """One CloudWatch dashboard in the home region, a row per region. Default true."""
+    alarms: bool = True
+    """Alarms on failed replication operations and failed target executions, to the topic. Default true."""
+    replication_metrics: bool = True
+    """S3 replication metrics on each replication rule (latency, pending and failed operations); billed as
+    custom CloudWatch metrics. Default true."""
+    replication_time_control: bool = False
+    """S3 Replication Time Control: 99.99% of objects replicated within 15 minutes, at an extra charge per GB
+    replicated (about USD 0.015/GB on top of replication). Needs `replication_metrics`. Default false."""
+
+    @model_validator(mode="after")
+    def _time_control_needs_metrics(self) -> ObservabilityConfig:
+        if self.replication_time_control and not self.replication_metrics:
+            raise ValueError("replication_time_control needs replication_metrics (S3 requires metrics with it)")
+        return self
+
+
+CONFIG_RULES = (
+    "S3_BUCKET_VERSIONING_ENABLED",
+    "S3_BUCKET_SSL_REQUESTS_ONLY",
+    "S3_DEFAULT_ENCRYPTION_KMS",
+    "S3_BUCKET_LEVEL_PUBLIC_ACCESS_PROHIBITED",
+    "S3_BUCKET_REPLICATION_ENABLED",
+    "CLOUD_TRAIL_ENABLED",
+    "CMK_BACKING_KEY_ROTATION_ENABLED",
+    "IAM_POLICY_NO_STATEMENTS_WITH_ADMIN_ACCESS",
+    "IAM_NO_INLINE_POLICY_CHECK",
+)
+ConfigRule = Literal[
+    "S3_BUCKET_VERSIONING_ENABLED",
+    "S3_BUCKET_SSL_REQUESTS_ONLY",
+    "S3_DEFAULT_ENCRYPTION_KMS",
+    "S3_BUCKET_LEVEL_PUBLIC_ACCESS_PROHIBITED",
+    "S3_BUCKET_REPLICATION_ENABLED",
+    "CLOUD_TRAIL_ENABLED",
+    "CMK_BACKING_KEY_ROTATION_ENABLED",
+    "IAM_POLICY_NO_STATEMENTS_WITH_ADMIN_ACCESS",
+    "IAM_NO_INLINE_POLICY_CHECK",
+]
+SECURITY_HUB_STANDARDS = (
+    "aws-foundational-security-best-practices/v/1.0.0",
+    "cis-aws-foundations-benchmark/v/1.4.0",
+    "nist-800-53/v/5.0.0",
+)
+SecurityHubStandard = Literal[
+    "aws-foundational-security-best-practices/v/1.0.0",
+    "cis-aws-foundations-benchmark/v/1.4.0",
+    "nist-800-53/v/5.0.0",
+]
+
+
+class ConfigRecordingConfig(_Strict):
+    """AWS Config in every region of the deployment (home and targets)."""
+
+    enabled: bool = True
+    """Manage AWS Config rules in each region. Default true."""
+    recorder: Literal["create", "existing"] = "create"
+    """`create`: relay creates each region's recorder and delivery channel (a bucket per region, encrypted with
+    the region's key). `existing`: the account already records (AWS Config allows one recorder per region):
+    relay adds its rules only. Default `create`."""
+    rules: list[ConfigRule] = [
+        "S3_BUCKET_VERSIONING_ENABLED",
+        "S3_BUCKET_SSL_REQUESTS_ONLY",
+        "S3_DEFAULT_ENCRYPTION_KMS",
+        "CLOUD_TRAIL_ENABLED",
+        "IAM_POLICY_NO_STATEMENTS_WITH_ADMIN_ACCESS",
+    ]
+    """AWS managed rules evaluated in each region (IAM rules in the home region only, where the recorder records
+    global resources). Default: bucket versioning, SSL-only, SSE-KMS, CloudTrail enabled, no admin policies."""
+    delivery_frequency: Literal["One_Hour", "Three_Hours", "Six_Hours", "Twelve_Hours", "TwentyFour_Hours"] = (
+        "TwentyFour_Hours"
+    )
+    """How often configuration snapshots are delivered, and periodic rules run. Default `TwentyFour_Hours`."""
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_rules(cls, value: list[str]) -> list[str]:
+        return _unique("rule", value)
+
+
+class SecurityHubConfig(_Strict):
+    """Security Hub in every region of the deployment."""
+
+    enabled: bool = True
+    """Enable Security Hub in each region. Default true."""
+    standards: list[SecurityHubStandard] = ["aws-foundational-security-best-practices/v/1.0.0"]
+    """Standards enabled in each region. Default the AWS Foundational Security Best Practices."""
+    aggregate_findings: bool = True
+    """Aggregate the target regions' findings into the home region (a finding aggregator there). Default true."""
+
+    @field_validator("standards")
+    @classmethod
+    def _unique_standards(cls, value: list[str]) -> list[str]:
+        return _unique("standard", value)
+
+
+class GovernanceConfig(_Strict):
+    """AWS Config and Security Hub in each region; switch either off where an organisation runs it centrally."""
+
+    config: ConfigRecordingConfig = ConfigRecordingConfig()
+    security_hub: SecurityHubConfig = SecurityHubConfig()
+
+
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\w .:/=+@-]+$")]
 TagValue = Annotated[str, StringConstraints(max_length=256, pattern=r"^[\w .:/=+@-]*$")]
 Name = Annotated[str, StringConstraints(pattern=LOWER_NAME)]
@@ -909,6 +1052,8 @@ class RelayConfig(_Strict):
     platform: PlatformConfig = PlatformConfig()
     application: ApplicationConfig = ApplicationConfig()
     edge: EdgeConfig = EdgeConfig()
+    observability: ObservabilityConfig = ObservabilityConfig()
+    governance: GovernanceConfig = GovernanceConfig()
     tags: Annotated[dict[TagKey, TagValue], Field(max_length=40)] = {}
     """Tags on every resource, added to `app` and `environment` tags. Default none (at most 40)."""
 
@@ -1003,6 +1148,22 @@ class RelayConfig(_Strict):
     def standby(self, region: str) -> bool:
         """Whether an application region runs on standby."""
         return region in self.application.standby_regions
+
+    @property
+    def forwards_events(self) -> bool:
+        """Target regions forward their pipeline and stack events to the home region's default bus."""
+        return self.observability.enabled and self.observability.forward_events
+
+    @property
+    def governed(self) -> bool:
+        """AWS Config rules or Security Hub are managed in every region."""
+        return self.governance.config.enabled or self.governance.security_hub.enabled
+
+    @property
+    def every_target_has_stack(self) -> bool:
+        """Every target region has a stack of its own, a `remote` one too (it holds the region's event forwarding
+        and governance); without either, a `remote` region has none."""
+        return self.forwards_events or self.governed
 
     @property
     def platform_regions(self) -> list[str]:

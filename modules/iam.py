@@ -28,7 +28,9 @@ def document(*statements: Statement) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
-def assume_role(service: str, *, source_account: str | None = None, source_arn: str | None = None) -> str:
+def assume_role(
+    service: str, *, source_account: str | None = None, source_arn: str | Sequence[str] | None = None
+) -> str:
     """Trust policy letting one AWS service assume the role, optionally only on behalf of one account and
     one resource (the confused-deputy conditions AWS recommends)."""
     statement: Statement = {
@@ -36,11 +38,11 @@ def assume_role(service: str, *, source_account: str | None = None, source_arn: 
         "Principal": {"Service": service},
         "Action": "sts:AssumeRole",
     }
-    condition: dict[str, dict[str, str]] = {}
+    condition: dict[str, dict[str, Any]] = {}
     if source_account:
         condition["StringEquals"] = {"aws:SourceAccount": source_account}
     if source_arn:
-        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+        condition["ArnLike"] = {"aws:SourceArn": source_arn if isinstance(source_arn, str) else list(source_arn)}
     if condition:
         statement["Condition"] = condition
     return document(statement)
@@ -61,7 +63,7 @@ class ServiceRole(Construct):
         statements: Sequence[Statement],
         provider: aws.provider.AwsProvider,
         source_account: str | None = None,
-        source_arn: str | None = None,
+        source_arn: str | Sequence[str] | None = None,
         policy_name: str = "access",
         permissions_boundary: str | None = None,
     ):

@@ -106,6 +106,12 @@ class RegionKeyProps:
     log_delivery: bool = False
     """Let the log delivery service (CloudFront's standard logs) encrypt with the key, for this account's
     resources only. Default false."""
+    notifications: bool = False
+    """Let EventBridge and CloudWatch alarms publish to an SNS topic encrypted with the key, for this account's
+    rules and alarms only. Default false."""
+    config_delivery_bucket_arn: str | None = None
+    """ARN of this region's AWS Config delivery bucket: AWS Config may encrypt what it delivers there with the
+    key, for this account and that bucket only. Default none."""
 
 
 class RegionKey(Construct):
@@ -174,6 +180,32 @@ class RegionKey(Construct):
                     "Action": "kms:GenerateDataKey*",
                     "Resource": "*",
                     "Condition": {"StringEquals": {"aws:SourceAccount": props.account_id}},
+                }
+            )
+        if props.notifications:
+            statements.append(
+                {
+                    "Sid": "AllowNotificationPublishers",
+                    "Effect": "Allow",
+                    "Principal": {"Service": ["events.amazonaws.com", "cloudwatch.amazonaws.com"]},
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": props.account_id}},
+                }
+            )
+        if props.config_delivery_bucket_arn:
+            bucket = props.config_delivery_bucket_arn
+            statements.append(
+                {
+                    "Sid": "AllowConfigDelivery",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "config.amazonaws.com"},
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {"aws:SourceAccount": props.account_id},
+                        "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket, f"{bucket}/*"]},
+                    },
                 }
             )
         self.key = aws.kms_key.KmsKey(

@@ -24,7 +24,8 @@ class RelayApp:
     app: cdk.App
     home: HomeStack
     targets: list[TargetStack]
-    """The stacks of the target regions that have one (delivered `native` or `bespoke`)."""
+    """The stacks of the target regions that have one (every one; with event forwarding and governance off,
+    those delivered `native` or `bespoke`)."""
     replication: ReplicationStack | None
     """Replication to the `bespoke` regions; None when there is none."""
     platform: list[PlatformStack]
@@ -46,7 +47,8 @@ class RelayApp:
 
 
 def build_app(config: RelayConfig, *, outdir: str | None = None, root: Path = PROJECT_ROOT) -> RelayApp:
-    """One stack per target region that needs one (`native`, `bespoke`) and the home stack, which stand alone;
+    """One stack per target region (a `remote` one only for its event forwarding and governance) and the home
+    stack, which stand alone;
     the home stack deploys after the native regions' stacks (its pipeline names their artifact stores),
     beside the bespoke ones. Then the replication stack, which reads the buckets and keys of home and the
     bespoke regions (`cdktf deploy '*'` deploys it last)."""
@@ -55,7 +57,7 @@ def build_app(config: RelayConfig, *, outdir: str | None = None, root: Path = PR
     targets = [
         TargetStack(app, config=config, region=region, strategy=strategy, root=root)
         for region, strategy in strategies.items()
-        if strategy is not DeliveryStrategy.REMOTE
+        if strategy is not DeliveryStrategy.REMOTE or config.every_target_has_stack
     ]
     home = HomeStack(app, config=config, root=root)
     for target in targets:

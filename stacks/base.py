@@ -10,6 +10,7 @@ from config import deploy_policy, paths
 from config.schema import RelayConfig
 from modules.cdk_seam import Construct, aws, cdk
 from modules.deploy_boundary import DeployBoundary, DeployBoundaryProps
+from modules.governance import ConfigRecorderProps, Governance, GovernanceProps, rules_for
 from modules.kms_key import RegionKey, RegionKeyProps
 from modules.pipeline_common import PipelineProps
 from modules.policy_checks import suppress
@@ -205,7 +206,13 @@ class RelayStack(cdk.TerraformStack):
             release_object_key=self.config.release.object_key,
         )
 
-    def region_key(self, *, log_group_arns: tuple[str, ...] = (), cloudtrail_trail_arn: str | None = None) -> RegionKey:
+    def region_key(
+        self,
+        *,
+        log_group_arns: tuple[str, ...] = (),
+        cloudtrail_trail_arn: str | None = None,
+        notifications: bool = False,
+    ) -> RegionKey:
         """This region's customer-managed key (construct id `key`), named by its alias; CloudWatch Logs may
         encrypt the `log_group_arns` with it, and the configured key administrators administer it."""
         return RegionKey(
@@ -219,9 +226,71 @@ class RelayStack(cdk.TerraformStack):
                 log_group_arns=log_group_arns,
                 cloudtrail_trail_arn=cloudtrail_trail_arn,
                 administrators=tuple(self.config.keys.administrators),
+                notifications=notifications,
+                config_delivery_bucket_arn=self._config_bucket_arn(),
             ),
             provider=self.provider,
         )
+
+    def _config_bucket_arn(self) -> str | None:
+        """ARN of this region's AWS Config delivery bucket when relay creates the recorder, else None."""
+        recording = self.config.governance.config
+        if not (recording.enabled and recording.recorder == "create"):
+            return None
+        return f"arn:{self.partition}:s3:::{self.config.names.bucket('config', self.region)}"
+
+    def governance(self, key: RegionKey, *, home: bool) -> Governance | None:
+        """This region's governance as configured (construct id `governance`): AWS Config's rules (the IAM ones
+        in home only) and, with `recorder` = `create`, its recorder, role, delivery channel and bucket (encrypted
+        with `key`, this stack's :meth:`region_key`); Security Hub and its standards, and in home the aggregation
+        of the target regions' findings. Adds its outputs; None when governance is off."""
+        config, names, region = self.config, self.config.names, self.region
+        if not config.governed:
+            return None
+        recording, hub = config.governance.config, config.governance.security_hub
+        identifiers = rules_for(recording.rules, home=home) if recording.enabled else []
+        rules = {identifier: names.config_rule(identifier, region) for identifier in identifiers}
+        recorder = None
+        if recording.enabled and recording.recorder == "create":
+            recorder = ConfigRecorderProps(
+                recorder_name=names.config_recorder(),
+                channel_name=names.config_delivery_channel(),
+                role_name=names.role("config", region),
+                bucket=self.bucket_props("config", key.arn),
+                kms_key_arn=key.arn,
+            )
+        aggregate = home and hub.enabled and hub.aggregate_findings
+        governance = Governance(
+            self,
+            "governance",
+            props=GovernanceProps(
+                region=region,
+                home=home,
+                account_id=self.account_id,
+                partition=self.partition,
+                rules=rules,
+                delivery_frequency=recording.delivery_frequency,
+                recorder=recorder,
+                security_hub=hub.enabled,
+                standards=tuple(hub.standards) if hub.enabled else (),
+                aggregated_regions=tuple(config.target_regions) if aggregate else (),
+            ),
+            provider=self.provider,
+        )
+        if governance.recorder is not None and governance.bucket is not None:
+            self.output("config_recorder", governance.recorder.name, "AWS Config recorder relay created here")
+            self.output("config_bucket", governance.bucket.name, "Bucket AWS Config delivers this region's history to")
+        if rules:
+            self.output("config_rules", ",".join(rules.values()), "AWS Config rules relay manages in this region")
+        if governance.hub is not None:
+            self.output("security_hub", governance.hub.arn, "Security Hub of this region")
+        if governance.aggregator is not None:
+            self.output(
+                "security_hub_aggregator",
+                governance.aggregator.id,
+                "Security Hub finding aggregator: the target regions' findings, here",
+            )
+        return governance
 
     def trail_arn(self) -> str:
         """ARN of this region's trail of release writes (the trigger's, or the audit's), from its name."""

@@ -14,9 +14,11 @@ from config.paths import PROJECT_ROOT
 from config.schema import DeliveryStrategy, RelayConfig, SourceProvider
 from modules.cdk_seam import Construct, aws
 from modules.native_deploy import NativeDeploymentProps, native_deployment
+from modules.observability import HomeObservability, HomeObservabilityProps, RegionWatch
 from modules.pipeline_common import HomeDeployment
 from modules.release_pipeline import RELEASE_ARTIFACT, ReleasePipeline, ReleasePipelineProps
 from modules.remote_deploy import RemoteDeploy, RemoteDeployProps
+from modules.replication import rule_id
 from regions.delivery import decisions
 from regions.providers import alias_for
 from stacks.base import RelayStack
@@ -44,6 +46,7 @@ class HomeStack(RelayStack):
                 f"arn:{self.partition}:logs:{region}:{self.account_id}:log-group:{g}" for g in log_groups
             ),
             cloudtrail_trail_arn=self.trail_arn() if audited else None,
+            notifications=config.observability.enabled,
         )
         build_role, pipeline_role = self.role_arn("build", region), self.role_arn("pipeline", region)
         self.release_bucket = self.guarded_release_bucket("release-bucket", self.key.arn, writer=build_role)
@@ -85,6 +88,8 @@ class HomeStack(RelayStack):
             ),
             provider=provider,
         )
+        self.observability = self._observability() if config.observability.enabled else None
+        self.governed = self.governance(self.key, home=True)
         self.output("release_bucket", self.release_bucket.bucket.bucket, "Bucket the build publishes releases to")
         self.output("release_object_key", config.release.object_key, "Key of the release object")
         self.output("kms_key_arn", self.key.arn, "Key of the home region's buckets, artifacts and logs")
@@ -96,6 +101,60 @@ class HomeStack(RelayStack):
                 self.connection.arn,
                 "Connection the pipeline reads the repository through (authorise it once: it starts PENDING)",
             )
+
+    def _observability(self) -> HomeObservability:
+        """The notification topic, a succeeded and a failed rule per region (home's own pipeline, each target's
+        deploying executions), the alarms and the dashboard."""
+        config, names, home = self.config, self.config.names, self.config.home_region
+        observability = config.observability
+        release = names.pipeline("release", home)
+        watches = [RegionWatch(home, alias_for(home), release, None, *self._outcome_rules(home))]
+        for decision in decisions(config):
+            region, bespoke = decision.region, decision.strategy is DeliveryStrategy.BESPOKE
+            replication = (
+                (names.bucket("release", home), names.bucket("release", region), rule_id(region))
+                if bespoke and observability.replication_metrics
+                else None
+            )
+            watches.append(
+                RegionWatch(
+                    region,
+                    alias_for(region),
+                    names.pipeline("deploy", region) if bespoke else release,
+                    None if bespoke else names.deploy_action(region),
+                    *self._outcome_rules(region),
+                    replication=replication,
+                    failed_alarm=names.alarm("failed", region) if observability.alarms else None,
+                    replication_alarm=names.alarm("replication-failed", region)
+                    if observability.alarms and replication
+                    else None,
+                )
+            )
+        observed = HomeObservability(
+            self,
+            "observability",
+            props=HomeObservabilityProps(
+                region=home,
+                account_id=self.account_id,
+                partition=self.partition,
+                application=names.application_name(),
+                topic_name=names.notification_topic(),
+                kms_key_arn=self.key.arn,
+                regions=tuple(watches),
+                subscriptions=tuple((s.protocol, s.endpoint) for s in observability.subscriptions),
+                dashboard_name=names.dashboard() if observability.dashboard else None,
+                alarms=observability.alarms,
+            ),
+            provider=self.provider,
+        )
+        self.output("notification_topic_arn", observed.topic.arn, "Topic receiving failed deployments and alarms")
+        if observed.dashboard is not None:
+            self.output("dashboard_name", observed.dashboard.dashboard_name, "CloudWatch dashboard of the releases")
+        return observed
+
+    def _outcome_rules(self, region: str) -> tuple[str, str]:
+        names = self.config.names
+        return names.event_rule("succeeded", region), names.event_rule("failed", region)
 
     def _deployment(self, region: str, strategy: DeliveryStrategy, root: Path) -> HomeDeployment | None:
         """The home pipeline's deploy action for a region it delivers itself; None for a bespoke region."""

@@ -52,6 +52,8 @@ class ReplicationStack(RelayStack):
                 storage_class=config.replication.storage_class,
                 dns_suffix=catalog.dns_suffix(region),
                 account_id=self.account_id,
+                metrics=config.observability.enabled and config.observability.replication_metrics,
+                time_control=config.observability.enabled and config.observability.replication_time_control,
             ),
             provider=self.provider,
         )

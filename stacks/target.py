@@ -2,9 +2,11 @@
 
 A region delivered `bespoke` gets its release bucket, key, deploy pipeline and trigger; one delivered
 `native` gets the artifact store the home pipeline's cross-region action writes to (key and bucket)
-and its deploy role. (A `remote` region has no stack: the home stack holds what deploys it.) The
-stack reads no state and no resource of the home stack, so it can be planned, deployed and operated
-while the home region is down (static stability).
+and its deploy role. (What deploys a `remote` region is in the home stack.) Every target region's
+stack also forwards its deployment events to the home region's default bus and holds the region's
+governance (AWS Config, Security Hub); a `remote` region's stack holds only those, and with both off it
+has no stack. The stack reads no state and no resource of the home stack, so it can be planned,
+deployed and operated while the home region is down (static stability).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from config.paths import PROJECT_ROOT
 from config.schema import DeliveryStrategy, RelayConfig, TriggerMode
 from modules.cdk_seam import Construct
+from modules.observability import EventForwarding, ForwardingProps, home_bus_arn
 from modules.pipeline_common import StackDeploy, deploy_role
 from modules.regional_pipeline import RegionalPipeline, RegionalPipelineProps
 from modules.trigger import CloudTrailTrigger, CloudTrailTriggerProps, EventBridgeTrigger, TriggerProps
@@ -103,8 +106,37 @@ class TargetStack(RelayStack):
             self._native(root)
         elif strategy is DeliveryStrategy.BESPOKE:
             self._bespoke(root)
+        elif config.every_target_has_stack:
+            self.key = self.region_key()
+            self.output("delivery", self.strategy.value, "How releases reach this region")
         else:
-            raise ValueError(f"{region}: a region delivered {strategy.value!r} has no stack of its own")
+            raise ValueError(
+                f"{region}: a region delivered {strategy.value!r} has no stack of its own when event forwarding and "
+                "governance are both off"
+            )
+        self.forwarding = self._forwarding() if config.forwards_events else None
+        self.governed = self.governance(self.key, home=False)
+
+    def _forwarding(self) -> EventForwarding:
+        """The rules forwarding this region's deployment events to the home region's default bus."""
+        config, region, names = self.config, self.region, self.config.names
+        own_pipeline = self.strategy is DeliveryStrategy.BESPOKE
+        return EventForwarding(
+            self,
+            "forwarding",
+            props=ForwardingProps(
+                region=region,
+                home_bus_arn=home_bus_arn(self.partition, config.home_region, self.account_id),
+                account_id=self.account_id,
+                partition=self.partition,
+                role_name=names.role("forward", region),
+                stack_rule_name=names.event_rule("forward-stack", region),
+                stack_name=config.deploy.stack_name,
+                pipeline_rule_name=names.event_rule("forward-pipeline", region) if own_pipeline else None,
+                pipeline_name=names.pipeline("deploy", region) if own_pipeline else None,
+            ),
+            provider=self.provider,
+        )
 
     def _native(self, root: Path) -> None:
         """The store CodePipeline copies the release into, and the role CloudFormation deploys it with."""

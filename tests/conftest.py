@@ -129,11 +129,16 @@ def local() -> Synthesized:
 
 @pytest.fixture(scope="session")
 def prod() -> Synthesized:
-    """The AWS environment of cdktf.json, with delete-marker replication and a CodeCommit source."""
+    """The AWS environment of cdktf.json, with delete-marker replication, a CodeCommit source, a subscription to
+    the notification topic and Replication Time Control."""
     config = environment_config(
         "prod",
         replication={"delete_marker_replication": True, "storage_class": "STANDARD_IA"},
         source={"provider": "codecommit", "connection_arn": None, "repository": "sample-app", "branch": "release/v2"},
+        observability={
+            "subscriptions": [{"protocol": "email", "endpoint": "platform-team@example.org"}],
+            "replication_time_control": True,
+        },
     )
     return synthesize_shared("prod", config)
 
@@ -141,12 +146,15 @@ def prod() -> Synthesized:
 @pytest.fixture(scope="session")
 def hardened() -> Synthesized:
     """The AWS environment with every release-integrity option set: CloudTrail audit of release writes, key
-    administrators, a state key and a permissions boundary of the user's own."""
+    administrators, a state key and a permissions boundary of the user's own; and what an organisation that
+    watches and governs centrally sets: no observability, the account's own Config recorder, no Security Hub."""
     config = environment_config(
         "prod",
         audit={"release_writes": "cloudtrail"},
         keys={"administrators": ["arn:aws:iam::111122223333:role/platform-admin"]},
         state={"kms_key_id": "arn:aws:kms:eu-west-1:111122223333:alias/terraform-state"},
         deploy={"permissions_boundary_arn": "arn:aws:iam::111122223333:policy/platform-boundary"},
+        observability={"enabled": False},
+        governance={"config": {"recorder": "existing"}, "security_hub": {"enabled": False}},
     )
     return synthesize_shared("hardened", config)

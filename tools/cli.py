@@ -91,6 +91,11 @@ VERBS = (
     Verb("terraform", "run Terraform on the synthesized stacks with relay's CLI configuration", "tools.terraform"),
     Verb("config", "regenerate or check the configuration reference and its JSON schema", "tools.configref"),
     Verb("delivery", "show per environment and region the delivery strategy, trigger mode and why", "tools.delivery"),
+    Verb(
+        "status",
+        "show per region the latest release, its replication, execution and deployed stack (exit 1 if one lags)",
+        "tools.status",
+    ),
 )
 
 

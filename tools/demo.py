@@ -30,7 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from config import ConfigError, load_config, paths
 from config.schema import DeliveryStrategy
 from regions.delivery import decisions
-from tools import deploy, platform_bench, secrets, terraform
+from tools import deploy, platform_bench, secrets, status, terraform
 from tools.application import Application
 from tools.emulator_session import EmulatorError, EmulatorSession
 from tools.platform import Platform
@@ -142,14 +142,8 @@ class Progress:
 
 
 def stack_count(config) -> int:
-    """How many stacks the configuration has: home, one per native or bespoke region, replication if any
-    region is bespoke; with the platform, one per platform region, the replicated data's, and one peering
-    per platform target."""
-    strategies = [d.strategy for d in decisions(config)]
-    bespoke = strategies.count(DeliveryStrategy.BESPOKE)
-    pipeline = 1 + bespoke + strategies.count(DeliveryStrategy.NATIVE) + (1 if bespoke else 0)
-    regions = len(config.platform_regions)
-    return pipeline + (2 * regions if regions else 0)
+    """How many stacks the deploy step deploys: every stack `relay deploy` deploys (all but the edge)."""
+    return len(deploy.stack_names(config, edge=False))
 
 
 def application_steps(report: Report, config) -> None:
@@ -416,6 +410,17 @@ def platform_steps(report: Report, config) -> None:
         )
 
 
+STATUS_STEP = "relay status: every region runs the latest release"
+
+
+def status_step(report: Report, config, fleet: Callable[..., status.FleetStatus] = status.fleet_status) -> None:
+    """The last step: `relay status` for the environment; its exit code is the step's verdict, and its table
+    ends the run's output (before the summary)."""
+    step = report.run(STATUS_STEP, lambda: fleet(config), lambda s: s.summary, check=lambda s: s.exit_code == 0)
+    if step.value is not None:
+        print(status.render(step.value), flush=True)
+
+
 def closing(report: Report, *, deploy_step: str, destroy_step: str | None, started: bool) -> str:
     """What is left running after the run, saying only what the recorded steps prove."""
     if not report.succeeded(EMULATOR_STEP):
@@ -487,6 +492,8 @@ def main(argv: list[str] | None = None, *, prog: str = "relay demo") -> int:
                     ship(report, Release(config), repository.value, label)
                 platform_steps(report, config)
                 application_steps(report, config)
+                if repository.ok:
+                    status_step(report, config)
             if destroy_step is not None:
                 release = Release(config)
                 report.run(

@@ -41,7 +41,11 @@ def stack_names(config: RelayConfig, *, edge: bool = True) -> list[str]:
     names = config.names
     strategies = {d.region: d.strategy for d in decisions(config)}
     return [
-        *(names.target_stack(r) for r, s in strategies.items() if s is not DeliveryStrategy.REMOTE),
+        *(
+            names.target_stack(r)
+            for r, s in strategies.items()
+            if s is not DeliveryStrategy.REMOTE or config.every_target_has_stack
+        ),
         names.home_stack(),
         *([names.replication_stack()] if DeliveryStrategy.BESPOKE in strategies.values() else []),
         *(names.platform_stack(r) for r in config.platform_regions),

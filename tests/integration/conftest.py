@@ -133,6 +133,7 @@ def find_leftovers(release: Release) -> list[str]:
             found.append(f"stack {config.deploy.stack_name} ({region})")
     found += platform_leftovers(release)
     found += application_leftovers(release)
+    found += watch_leftovers(release)
     connections = release.clients("codestar-connections", config.home_region).list_connections()["Connections"]
     found += [f"connection {c['ConnectionName']}" for c in connections if c["ConnectionName"] == names.connection()]
     roles = release.clients("iam", config.home_region).list_roles()["Roles"]
@@ -200,4 +201,45 @@ def application_leftovers(release: Release) -> list[str]:
         found += [f"distribution {d['Id']}" for d in items if d.get("Comment", "").startswith(names.resource_prefix())]
         aliases = release.clients("kms", config.home_region).list_aliases()["Aliases"]
         found += [f"kms {a['AliasName']}" for a in aliases if a["AliasName"] == names.edge_kms_alias()]
+    return found
+
+
+def watch_leftovers(release: Release) -> list[str]:
+    """What observability and governance create: the topic, dashboard and alarms in home; each region's Config
+    recorder, delivery channel and rules, and Security Hub (with home's finding aggregator)."""
+    config, names = release.config, release.config.names
+    prefix = names.resource_prefix()
+    home = config.home_region
+    found: list[str] = []
+    topics = release.clients("sns", home).list_topics()["Topics"]
+    found += [f"topic {t['TopicArn']}" for t in topics if t["TopicArn"].endswith(":" + names.notification_topic())]
+    cloudwatch = release.clients("cloudwatch", home)
+    found += [
+        f"dashboard {d['DashboardName']}"
+        for d in cloudwatch.list_dashboards(DashboardNamePrefix=prefix)["DashboardEntries"]
+    ]
+    found += [f"alarm {a['AlarmName']}" for a in cloudwatch.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]]
+    for region in config.regions:
+        service = release.clients("config", region)
+        recorders = service.describe_configuration_recorders()["ConfigurationRecorders"]
+        found += [f"config recorder {r['name']} ({region})" for r in recorders if r["name"] == names.config_recorder()]
+        channels = service.describe_delivery_channels()["DeliveryChannels"]
+        found += [
+            f"delivery channel {c['name']} ({region})" for c in channels if c["name"] == names.config_delivery_channel()
+        ]
+        rules = service.describe_config_rules()["ConfigRules"]
+        found += [
+            f"config rule {r['ConfigRuleName']} ({region})" for r in rules if r["ConfigRuleName"].startswith(prefix)
+        ]
+        hub = release.clients("securityhub", region)
+        try:
+            hub.describe_hub()
+            found.append(f"security hub ({region})")
+        except hub.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] not in ("InvalidAccessException", "ResourceNotFoundException"):
+                raise
+        found += [
+            f"finding aggregator {a['FindingAggregatorArn']}"
+            for a in hub.list_finding_aggregators()["FindingAggregators"]
+        ]
     return found

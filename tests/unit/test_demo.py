@@ -152,12 +152,30 @@ def test_the_closing_line_says_only_what_the_steps_prove(outcomes, destroy, star
     assert says in line and never not in line
 
 
-@pytest.mark.parametrize("module", ["tools.demo", "tools.deploy", "tools.release", "tools.push_bench"])
+@pytest.mark.parametrize("module", ["tools.demo", "tools.deploy", "tools.release", "tools.push_bench", "tools.status"])
 def test_the_verbs_have_help(module):
     result = subprocess.run(
         [sys.executable, "-m", module, "--help"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0 and result.stdout.startswith("usage: relay ")
+
+
+@pytest.mark.parametrize("exit_code", [0, 1])
+def test_the_demo_ends_with_the_status_table_and_its_exit_code_is_the_verdict(capsys, monkeypatch, exit_code):
+    class Fleet:
+        summary = "the summary line"
+
+    Fleet.exit_code = exit_code
+    monkeypatch.setattr(demo.status, "render", lambda fleet: "THE TABLE")
+    report = demo.Report()
+    demo.status_step(report, config=None, fleet=lambda config: Fleet())
+    assert [(s.name, s.ok, s.detail) for s in report.steps] == [(demo.STATUS_STEP, exit_code == 0, "the summary line")]
+    assert capsys.readouterr().out.rstrip().endswith("THE TABLE")
+    denied = failing(ClientError({"Error": {"Code": "AccessDenied"}}, "HeadObject"))
+    report = demo.Report()
+    demo.status_step(report, config=None, fleet=lambda config: denied())
+    assert not report.ok and "AccessDenied" in report.steps[0].detail
+    assert "THE TABLE" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv", [["tools.demo"], ["tools.deploy", "deploy"]])
@@ -180,6 +198,6 @@ def test_without_a_provider_the_demo_and_deploy_stop_in_seconds_before_starting_
 def test_the_deploy_step_counts_every_stack_of_the_configuration(local, prod):
     # the same count as the synthesis: pipeline stacks, and with the platform its regions' stacks, home's and
     # one peering per target; the edge deploys on its own after the release
-    assert demo.stack_count(local.config) == len(local.stacks) - 1 == 11
+    assert demo.stack_count(local.config) == len(local.stacks) - 1 == 12
     assert local.edge in local.stacks
     assert demo.stack_count(prod.config) == len(prod.stacks) == 4

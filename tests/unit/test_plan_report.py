@@ -289,6 +289,7 @@ MIXED = {"target_regions": ["eu-south-2", "eu-central-1", "ca-west-1"], "trigger
             [
                 "relay-local-target-eu-south-2",
                 "relay-local-target-eu-central-1",
+                "relay-local-target-ca-west-1",
                 "relay-local-home",
                 "relay-local-replication",
                 # the platform of the local environment: home's and each platform region's, then what home
@@ -301,7 +302,7 @@ MIXED = {"target_regions": ["eu-south-2", "eu-central-1", "ca-west-1"], "trigger
                 "relay-local-peering-eu-central-1",
                 "relay-local-edge",
             ],
-            id="no-stack-for-a-remote-region",
+            id="a-stack-per-target-region-of-each-strategy",
         ),
         pytest.param(
             # Without eu-south-2, one of the local environment's platform regions: the platform is switched off.
@@ -310,8 +311,20 @@ MIXED = {"target_regions": ["eu-south-2", "eu-central-1", "ca-west-1"], "trigger
                 "trigger": {"regions": None},
                 "platform": {"enabled": False},
             },
-            ["relay-local-target-eu-central-1", "relay-local-home"],
+            ["relay-local-target-eu-central-1", "relay-local-target-ca-west-1", "relay-local-home"],
             id="no-replication-stack-without-a-bespoke-region",
+        ),
+        pytest.param(
+            # A remote region's stack holds its event forwarding and governance only: with both off it has none.
+            {
+                "target_regions": ["eu-central-1", "ca-west-1"],
+                "trigger": {"regions": None},
+                "platform": {"enabled": False},
+                "observability": {"forward_events": False},
+                "governance": {"config": {"enabled": False}, "security_hub": {"enabled": False}},
+            },
+            ["relay-local-target-eu-central-1", "relay-local-home"],
+            id="no-stack-for-a-remote-region-without-forwarding-or-governance",
         ),
     ],
 )

@@ -74,6 +74,16 @@ def one(items: list[dict]) -> dict:
     return items[0]
 
 
+def release_rules(stack: dict) -> list[dict]:
+    """The stack's EventBridge rules on new release objects (not the ones forwarding events home)."""
+    return [r for r in resources(stack, "aws_cloudwatch_event_rule") if "-release-" in r["name"]]
+
+
+def home_bus(stack: dict) -> str:
+    """The home region's default bus, which a target's forwarding rules name (an ARN, not a lookup)."""
+    return f"arn:aws:events:eu-west-1:{account_id(stack)}:event-bus/default"
+
+
 def all_stacks(synth) -> list[dict]:
     return [synth.stack(name) for name in synth.stacks]
 
@@ -244,7 +254,7 @@ def test_codecommit_source_does_not_poll_and_is_started_by_an_event_rule_on_the_
     assert source["provider"] == "CodeCommit"
     assert source["configuration"]["PollForSourceChanges"] == "false"
     assert "trigger" not in pipeline
-    rule = one(resources(home, "aws_cloudwatch_event_rule"))
+    rule = one([r for r in resources(home, "aws_cloudwatch_event_rule") if "-source-push-" in r["name"]])
     pattern = json.loads(rule["event_pattern"])
     assert pattern["detail"]["referenceName"] == ["release/v2"]
     assert pattern["resources"] == [f"arn:aws:codecommit:eu-west-1:{account_id(home)}:sample-app"]
@@ -288,7 +298,7 @@ def test_target_pipeline_deploys_the_template_with_cloudformation_under_its_own_
 def test_eventbridge_rule_matches_object_created_for_the_exact_bucket_and_key_for_any_reason(local):
     region = EVENTBRIDGE_REGION
     stack = local.stack(local.target(region))
-    rule = one(resources(stack, "aws_cloudwatch_event_rule"))
+    rule = one(release_rules(stack))
     assert json.loads(rule["event_pattern"]) == {
         "source": ["aws.s3"],
         "detail-type": ["Object Created"],
@@ -298,7 +308,7 @@ def test_eventbridge_rule_matches_object_created_for_the_exact_bucket_and_key_fo
         },
     }
     assert "reason" not in rule["event_pattern"]
-    target = one(resources(stack, "aws_cloudwatch_event_target"))
+    target = one([t for t in resources(stack, "aws_cloudwatch_event_target") if t["target_id"] == "deploy-pipeline"])
     assert target["arn"] == deploy_pipeline_arn(stack, region)
     assert target["role_arn"] == ref(stack, "aws_iam_role", "arn", name=f"relay-local-trigger-{region}")
 
@@ -319,7 +329,7 @@ def test_cloudtrail_region_has_no_bucket_notifications_and_a_rule_on_the_api_cal
     region = CLOUDTRAIL_REGION
     stack = local.stack(local.target(region))
     assert not resources(stack, "aws_s3_bucket_notification")
-    rule = one(resources(stack, "aws_cloudwatch_event_rule"))
+    rule = one(release_rules(stack))
     assert json.loads(rule["event_pattern"]) == {
         "source": ["aws.s3"],
         "detail-type": ["AWS API Call via CloudTrail"],
@@ -329,7 +339,7 @@ def test_cloudtrail_region_has_no_bucket_notifications_and_a_rule_on_the_api_cal
             "requestParameters": {"bucketName": [release_bucket(stack, region)], "key": ["release/source.zip"]},
         },
     }
-    target = one(resources(stack, "aws_cloudwatch_event_target"))
+    target = one([t for t in resources(stack, "aws_cloudwatch_event_target") if t["target_id"] == "deploy-pipeline"])
     assert target["arn"] == deploy_pipeline_arn(stack, region)
 
 
@@ -411,9 +421,10 @@ def test_target_stack_stands_alone_without_the_home_region(local, region):
     stack = local.stack(local.target(region))
     assert [p["region"] for p in stack["provider"]["aws"]] == [region]
     assert "terraform_remote_state" not in stack.get("data", {})
-    # The one name of home it holds: the replication role its release bucket lets write (a name, not a lookup).
+    # The names of home it holds: the replication role its release bucket lets write, and the home bus its
+    # events are forwarded to (names, not lookups).
     writer = f"arn:aws:iam::{account_id(stack)}:role/relay-local-replication-eu-west-1"
-    assert "eu-west-1" not in json.dumps(stack).replace(writer, "")
+    assert "eu-west-1" not in json.dumps(stack).replace(writer, "").replace(home_bus(stack), "")
 
 
 # --- secure defaults, everywhere --------------------------------------------------------------
@@ -426,7 +437,7 @@ def test_every_bucket_is_versioned_kms_encrypted_private_tls_only_and_expires_ol
         assert len(synth.stacks) == len(bucket_stacks(synth)) + 1 + len(platform)
         for stack in bucket_stacks(synth):
             buckets = resources(stack, "aws_s3_bucket")
-            assert len(buckets) in (1, 2, 3, 4)
+            assert 1 <= len(buckets) <= 5
             for kind in ("versioning", "server_side_encryption_configuration", "public_access_block", "policy"):
                 assert len(resources(stack, f"aws_s3_bucket_{kind}")) == len(buckets), kind
             for versioning in resources(stack, "aws_s3_bucket_versioning"):
@@ -497,7 +508,14 @@ def test_no_iam_policy_grants_a_wildcard_action_or_resource(local, prod):
                         if arn.endswith(":key/*"):
                             assert statement["Condition"]["ForAnyValue:StringEquals"]["kms:ResourceAliases"]
                         elif arn.endswith("/*"):
-                            allowed = ("artifacts", "stack/", "parameter/", "changeSet/relay-deploy-", *APP_TIER)
+                            allowed = (
+                                "artifacts",
+                                "stack/",
+                                "parameter/",
+                                "changeSet/relay-deploy-",
+                                "/Config/",
+                                *APP_TIER,
+                            )
                             assert any(part in arn for part in allowed), statement
 
 
@@ -598,24 +616,39 @@ def test_local_state_lives_under_relay_state_dir_as_seen_from_the_stack_director
 def test_stacks_follow_each_regions_delivery_strategy(local, prod):
     pipeline = [n for n in local.stacks if "-platform" not in n and "-peering-" not in n and n != local.edge]
     assert sorted(pipeline) == sorted(
-        [local.home, local.replication, *(local.target(r) for r in [*TARGETS, NATIVE_REGION])]
-    ), "a remote region has no stack of its own"
+        [local.home, local.replication, *(local.target(r) for r in [*TARGETS, NATIVE_REGION, REMOTE_REGION])]
+    ), "every target region has a stack of its own"
     assert {local.stack(local.target(r))["output"]["delivery"]["value"] for r in TARGETS} == {"bespoke"}
     assert local.stack(local.target(NATIVE_REGION))["output"]["delivery"]["value"] == "native"
+    remote = local.stack(local.target(REMOTE_REGION))
+    assert remote["output"]["delivery"]["value"] == "remote"
+    assert not resources(remote, "aws_codepipeline"), "what deploys a remote region is in the home stack"
     assert {prod.stack(prod.target(r))["output"]["delivery"]["value"] for r in TARGETS} == {"bespoke"}
 
 
 def test_native_region_stack_holds_only_the_artifact_store_and_the_deploy_role(local):
     stack = local.stack(local.target(NATIVE_REGION))
-    assert [b["bucket"] for b in resources(stack, "aws_s3_bucket")] == ["relay-local-artifacts-eu-central-1"]
+    assert [b["bucket"] for b in resources(stack, "aws_s3_bucket")] == [
+        "relay-local-artifacts-eu-central-1",
+        "relay-local-config-eu-central-1",
+    ], "the artifact store, and AWS Config's delivery bucket (governance)"
     assert one(resources(stack, "aws_kms_alias"))["name"] == "alias/relay-local-eu-central-1"
-    assert not resources(stack, "aws_codepipeline") and not resources(stack, "aws_cloudwatch_event_rule")
-    role = one(resources(stack, "aws_iam_role"))
-    assert role["name"] == "relay-local-deploy-eu-central-1"
+    assert not resources(stack, "aws_codepipeline")
+    rules = [r["name"] for r in resources(stack, "aws_cloudwatch_event_rule")]
+    assert rules == ["relay-local-forward-stack-eu-central-1"], "its only rule forwards the stack's events home"
+    role = one([r for r in resources(stack, "aws_iam_role") if r["name"] == "relay-local-deploy-eu-central-1"])
     trust = json.loads(role["assume_role_policy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "cloudformation.amazonaws.com"}
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": account_id(stack)}}
-    deploy_policy = json.loads(one(resources(stack, "aws_iam_role_policy"))["policy"])
+    deploy_policy = json.loads(
+        one(
+            [
+                p
+                for p in resources(stack, "aws_iam_role_policy")
+                if p["role"] == ref(stack, "aws_iam_role", "id", name=role["name"])
+            ]
+        )["policy"]
+    )
     assert deploy_policy["Statement"][0]["Resource"] == (
         f"arn:aws:ssm:eu-central-1:{account_id(stack)}:parameter/relay-sample-app/*"
     ), "the deploy policy's placeholders are filled for the region"
@@ -625,7 +658,9 @@ def test_native_region_stack_holds_only_the_artifact_store_and_the_deploy_role(l
     )
     # The one name of home it holds: the home pipeline's role, the only writer of its artifact store.
     writer = f"arn:aws:iam::{account_id(stack)}:role/relay-local-pipeline-eu-west-1"
-    assert "eu-west-1" not in json.dumps(stack).replace(writer, ""), "the native region's stack reads nothing of home"
+    assert "eu-west-1" not in json.dumps(stack).replace(writer, "").replace(home_bus(stack), ""), (
+        "the native region's stack reads nothing of home"
+    )
 
 
 def test_home_pipeline_deploys_a_native_region_with_a_cross_region_cloudformation_action(local):
@@ -816,7 +851,7 @@ def test_every_bucket_is_tagged_with_its_role(local, prod):
         for stack in bucket_stacks(synth):
             for bucket in resources(stack, "aws_s3_bucket"):
                 role = bucket["tags"]["relay:role"]
-                assert role in ("release", "artifacts", "trail", "logs", "edge-logs"), bucket["bucket"]
+                assert role in ("release", "artifacts", "trail", "logs", "edge-logs", "config"), bucket["bucket"]
                 assert f"-{role}-" in bucket["bucket"], bucket["bucket"]
 
 
