@@ -92,6 +92,20 @@ def deployed(config, emulator, tmp_path_factory):
         assert not leftovers, f"left behind after destroy: {leftovers}"
 
 
+@pytest.fixture
+def settled(deployed: Release) -> Release:
+    """The deployment with no execution running in home or any bespoke region, so that a test counts only
+    the executions it starts itself (a test that failed half-way may have left one running)."""
+    wait_for("the running executions to finish", lambda: not deployed.running_executions(), timeout=120)
+    return deployed
+
+
+@pytest.fixture
+def repository(settled: Release, tmp_path) -> SourceRepository:
+    """A working clone of the emulator's repository behind the home pipeline's connection."""
+    return SourceRepository(settled.config, tmp_path / "clone")
+
+
 FIRST_RELEASE = "first"
 """The label of the session's first release (the application tier's stacks are created by it)."""
 
@@ -234,12 +248,11 @@ def watch_leftovers(release: Release) -> list[str]:
         hub = release.clients("securityhub", region)
         try:
             hub.describe_hub()
-            found.append(f"security hub ({region})")
         except hub.exceptions.ClientError as error:
-            if error.response["Error"]["Code"] not in ("InvalidAccessException", "ResourceNotFoundException"):
+            if error.response["Error"]["Code"] != "InvalidAccessException":  # not enabled: nothing of it is left
                 raise
-        found += [
-            f"finding aggregator {a['FindingAggregatorArn']}"
-            for a in hub.list_finding_aggregators()["FindingAggregators"]
-        ]
+            continue
+        found.append(f"security hub ({region})")
+        aggregators = hub.list_finding_aggregators()["FindingAggregators"]
+        found += [f"finding aggregator {a['FindingAggregatorArn']}" for a in aggregators]
     return found
