@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -930,17 +930,6 @@ class ObservabilityConfig(_Strict):
         return self
 
 
-CONFIG_RULES = (
-    "S3_BUCKET_VERSIONING_ENABLED",
-    "S3_BUCKET_SSL_REQUESTS_ONLY",
-    "S3_DEFAULT_ENCRYPTION_KMS",
-    "S3_BUCKET_LEVEL_PUBLIC_ACCESS_PROHIBITED",
-    "S3_BUCKET_REPLICATION_ENABLED",
-    "CLOUD_TRAIL_ENABLED",
-    "CMK_BACKING_KEY_ROTATION_ENABLED",
-    "IAM_POLICY_NO_STATEMENTS_WITH_ADMIN_ACCESS",
-    "IAM_NO_INLINE_POLICY_CHECK",
-)
 ConfigRule = Literal[
     "S3_BUCKET_VERSIONING_ENABLED",
     "S3_BUCKET_SSL_REQUESTS_ONLY",
@@ -952,16 +941,15 @@ ConfigRule = Literal[
     "IAM_POLICY_NO_STATEMENTS_WITH_ADMIN_ACCESS",
     "IAM_NO_INLINE_POLICY_CHECK",
 ]
-SECURITY_HUB_STANDARDS = (
-    "aws-foundational-security-best-practices/v/1.0.0",
-    "cis-aws-foundations-benchmark/v/1.4.0",
-    "nist-800-53/v/5.0.0",
-)
 SecurityHubStandard = Literal[
     "aws-foundational-security-best-practices/v/1.0.0",
     "cis-aws-foundations-benchmark/v/1.4.0",
     "nist-800-53/v/5.0.0",
 ]
+CONFIG_RULES: tuple[str, ...] = get_args(ConfigRule)
+"""Every AWS managed Config rule `governance.config.rules` accepts."""
+SECURITY_HUB_STANDARDS: tuple[str, ...] = get_args(SecurityHubStandard)
+"""Every Security Hub standard `governance.security_hub.standards` accepts."""
 
 
 class ConfigRecordingConfig(_Strict):

@@ -277,43 +277,50 @@ class HomeObservability(Construct):
         return rules
 
     def _alarms(self, watch: RegionWatch, provider) -> None:
-        common = {
-            "provider": provider,
-            "comparison_operator": "GreaterThanOrEqualToThreshold",
-            "evaluation_periods": 1,
-            "period": PERIOD,
-            "statistic": "Sum",
-            "threshold": 1,
-            "treat_missing_data": "notBreaching",
-            "alarm_actions": [self.topic.arn],
-        }
+        """The region's alarms: any failed execution, any failed replication operation, in one period."""
+        wanted = []
         if watch.failed_alarm:
-            self.alarm_names.append(watch.failed_alarm)
-            self.alarms.append(
-                aws.cloudwatch_metric_alarm.CloudwatchMetricAlarm(
-                    self,
-                    f"{watch.id}-failed-alarm",
-                    alarm_name=watch.failed_alarm,
-                    alarm_description=f"An execution deploying {watch.region} failed",
-                    namespace="AWS/Events",
-                    metric_name="TriggeredRules",
-                    dimensions={"RuleName": watch.failed_rule},
-                    **common,
+            wanted.append(
+                (
+                    "failed",
+                    watch.failed_alarm,
+                    f"An execution deploying {watch.region} failed",
+                    "AWS/Events",
+                    "TriggeredRules",
+                    {"RuleName": watch.failed_rule},
                 )
             )
         if watch.replication and watch.replication_alarm:
             source, destination, rule = watch.replication
-            self.alarm_names.append(watch.replication_alarm)
+            wanted.append(
+                (
+                    "replication",
+                    watch.replication_alarm,
+                    f"Replication of the release into {watch.region} failed",
+                    "AWS/S3",
+                    "OperationsFailedReplication",
+                    {"SourceBucket": source, "DestinationBucket": destination, "RuleId": rule},
+                )
+            )
+        for kind, name, description, namespace, metric, dimensions in wanted:
+            self.alarm_names.append(name)
             self.alarms.append(
                 aws.cloudwatch_metric_alarm.CloudwatchMetricAlarm(
                     self,
-                    f"{watch.id}-replication-alarm",
-                    alarm_name=watch.replication_alarm,
-                    alarm_description=f"Replication of the release into {watch.region} failed",
-                    namespace="AWS/S3",
-                    metric_name="OperationsFailedReplication",
-                    dimensions={"SourceBucket": source, "DestinationBucket": destination, "RuleId": rule},
-                    **common,
+                    f"{watch.id}-{kind}-alarm",
+                    provider=provider,
+                    alarm_name=name,
+                    alarm_description=description,
+                    namespace=namespace,
+                    metric_name=metric,
+                    dimensions=dimensions,
+                    comparison_operator="GreaterThanOrEqualToThreshold",
+                    evaluation_periods=1,
+                    period=PERIOD,
+                    statistic="Sum",
+                    threshold=1,
+                    treat_missing_data="notBreaching",
+                    alarm_actions=[self.topic.arn],
                 )
             )
 

@@ -344,6 +344,18 @@ def _final_end(summary: dict) -> datetime | None:
     return summary.get("lastUpdateTime") if summary.get("status") in FINAL else None
 
 
+def _run(summary: dict, version: str | None, commit: str | None = None) -> Run:
+    """The run of a pipeline execution summary, of the release `version` (and `commit`)."""
+    return Run(
+        summary["pipelineExecutionId"],
+        summary["status"],
+        summary.get("startTime"),
+        _final_end(summary),
+        version,
+        commit,
+    )
+
+
 def _execution_commit(summary: dict) -> str | None:
     from tools.release import trigger_commit
 
@@ -414,14 +426,7 @@ class Gatherer:
     def _execution_run(self, summary: dict, release: Release | None) -> Run:
         commit = _execution_commit(summary)
         version = release.version_id if release and commit and commit == release.commit else None
-        return Run(
-            summary["pipelineExecutionId"],
-            summary["status"],
-            summary.get("startTime"),
-            _final_end(summary),
-            version,
-            commit,
-        )
+        return _run(summary, version, commit)
 
     # targets
 
@@ -478,13 +483,7 @@ class Gatherer:
     def _version_run(self, summary: dict) -> Run:
         revisions = summary.get("sourceRevisions") or []
         version = revisions[0].get("revisionId") if revisions else None
-        return Run(
-            summary["pipelineExecutionId"],
-            summary["status"],
-            summary.get("startTime"),
-            _final_end(summary),
-            version,
-        )
+        return _run(summary, version)
 
     def home_delivered(
         self,

@@ -186,3 +186,31 @@ class Resources:
                 fn(*args, **kwargs)
             except Exception:  # noqa: S110 - best effort; one failure must not stop the rest
                 pass
+
+
+def s3_source_stage(bucket: str, key: str) -> dict:
+    """A pipeline's Source stage: one S3 source action (no polling) on `bucket`/`key`, output `SourceArtifact`."""
+    return {
+        "name": "Source",
+        "actions": [
+            {
+                "name": "Source",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                "configuration": {"S3Bucket": bucket, "S3ObjectKey": key, "PollForSourceChanges": "false"},
+                "outputArtifacts": [{"name": "SourceArtifact"}],
+            }
+        ],
+    }
+
+
+SSM_PARAMETER_TEMPLATE = """
+AWSTemplateFormatVersion: '2010-09-09'
+Resources:
+  Param:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Name: {name}
+      Type: String
+      Value: {value}
+"""
+"""A CloudFormation template of one SSM parameter (`.format(name=..., value=...)`)."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_helpers import ACCOUNT, HOME, client, wait_execution
+from emulator_helpers import ACCOUNT, HOME, client, s3_source_stage, wait_execution
 
 from tools.wait import wait_for
 
@@ -421,21 +421,7 @@ def release_pipeline(name, role, source_bucket, artifact_bucket, project_name, e
         "pipelineType": "V2",
         "executionMode": "QUEUED",
         "stages": [
-            {
-                "name": "Source",
-                "actions": [
-                    {
-                        "name": "Source",
-                        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
-                        "configuration": {
-                            "S3Bucket": source_bucket,
-                            "S3ObjectKey": "source.zip",
-                            "PollForSourceChanges": "false",
-                        },
-                        "outputArtifacts": [{"name": "SourceArtifact"}],
-                    }
-                ],
-            },
+            s3_source_stage(source_bucket, "source.zip"),
             {
                 "name": "Package",
                 "actions": [

@@ -12,7 +12,7 @@ import zipfile
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_helpers import ACCOUNT, HOME, TARGET_A, client, wait_execution
+from emulator_helpers import ACCOUNT, HOME, SSM_PARAMETER_TEMPLATE, TARGET_A, client, s3_source_stage, wait_execution
 
 from tools.wait import wait_for
 
@@ -22,18 +22,8 @@ ACTION_REGION = "eu-central-1"  # the pipeline's cross-region deploy action runs
 UNSUPPORTED_TYPE = "AWS::RDS::DBInstance"  # the plugin fails stacks with it
 FAILURES = ["CREATE_FAILED", "ROLLBACK_COMPLETE", "UPDATE_FAILED", "UPDATE_ROLLBACK_FAILED", "UPDATE_ROLLBACK_COMPLETE"]
 
-TEMPLATE = """
-AWSTemplateFormatVersion: '2010-09-09'
-Resources:
-  Param:
-    Type: AWS::SSM::Parameter
-    Properties:
-      Name: {name}
-      Type: String
-      Value: {value}
-"""
 UNSUPPORTED_TEMPLATE = (
-    TEMPLATE
+    SSM_PARAMETER_TEMPLATE
     + f"""  Database:
     Type: {UNSUPPORTED_TYPE}
     Properties:
@@ -128,21 +118,7 @@ def _pipeline(res, name: str, stack: str) -> tuple[str, dict]:
         "executionMode": "QUEUED",
         "artifactStores": stores,
         "stages": [
-            {
-                "name": "Source",
-                "actions": [
-                    {
-                        "name": "Source",
-                        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
-                        "configuration": {
-                            "S3Bucket": source,
-                            "S3ObjectKey": "release.zip",
-                            "PollForSourceChanges": "false",
-                        },
-                        "outputArtifacts": [{"name": "SourceArtifact"}],
-                    }
-                ],
-            },
+            s3_source_stage(source, "release.zip"),
             {
                 "name": "Deploy",
                 "actions": [
@@ -184,7 +160,9 @@ def test_pipeline_events_reach_the_home_bus_with_their_region_and_the_actions_re
     inbox = _home_inbox(res, ["aws.codepipeline"])
     _forward_home(res, {"source": ["aws.codepipeline"], "detail": {"pipeline": [name]}})
     s3, cp = client("s3", TARGET_A), client("codepipeline", TARGET_A)
-    s3.put_object(Bucket=source, Key="release.zip", Body=_zip(TEMPLATE.format(name=f"/{name}", value="v1")))
+    s3.put_object(
+        Bucket=source, Key="release.zip", Body=_zip(SSM_PARAMETER_TEMPLATE.format(name=f"/{name}", value="v1"))
+    )
 
     good = cp.start_pipeline_execution(name=name)["pipelineExecutionId"]
     assert wait_execution(cp, name, good)["status"] == "Succeeded"
@@ -260,7 +238,9 @@ def test_stack_status_events_reach_home_and_failures_an_encrypted_topic(res):
 
     cfn = client("cloudformation", TARGET_A)
     stack_id = cfn.create_stack(
-        StackName=stack, TemplateBody=TEMPLATE.format(name=f"/{stack}", value="v1"), ClientRequestToken="tok-create"
+        StackName=stack,
+        TemplateBody=SSM_PARAMETER_TEMPLATE.format(name=f"/{stack}", value="v1"),
+        ClientRequestToken="tok-create",
     )["StackId"]
     cfn.get_waiter("stack_create_complete").wait(StackName=stack, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
     cfn.update_stack(

@@ -13,21 +13,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from emulator_helpers import HOME, client, wait_execution, wait_started
+from emulator_helpers import HOME, SSM_PARAMETER_TEMPLATE, client, wait_execution, wait_started
 
 pytestmark = pytest.mark.emulator
 
 LAUNCHER = Path(__file__).resolve().parent.parent / "emulator.py"
-TEMPLATE = """
-AWSTemplateFormatVersion: '2010-09-09'
-Resources:
-  Param:
-    Type: AWS::SSM::Parameter
-    Properties:
-      Name: {name}
-      Type: String
-      Value: {value}
-"""
 
 
 def git(*args: str, cwd: Path) -> str:
@@ -203,7 +193,9 @@ def test_each_push_to_main_starts_one_execution_with_its_commit(setup, res):
     name = setup["pipeline"](deploy=deploy, triggers=on_branches("main"))
     assert executions(cp, name) == []
 
-    first = clone.commit("first release", {"template.yaml": TEMPLATE.format(name=param, value="one"), "app/x.txt": "x"})
+    first = clone.commit(
+        "first release", {"template.yaml": SSM_PARAMETER_TEMPLATE.format(name=param, value="one"), "app/x.txt": "x"}
+    )
     out = clone.push("main")
     assert f"started pipeline {name}" in out
     summary = wait_started(cp, name)
@@ -240,7 +232,7 @@ def test_each_push_to_main_starts_one_execution_with_its_commit(setup, res):
     conn = client("codestar-connections", HOME).get_connection(ConnectionArn=setup["arn"])["Connection"]
     assert conn["ConnectionStatus"] == "AVAILABLE"
 
-    second = clone.commit("second release", {"template.yaml": TEMPLATE.format(name=param, value="two")})
+    second = clone.commit("second release", {"template.yaml": SSM_PARAMETER_TEMPLATE.format(name=param, value="two")})
     clone.push("main")
     assert len(executions(cp, name)) == 2
     latest = executions(cp, name)[0]

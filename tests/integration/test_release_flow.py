@@ -63,20 +63,6 @@ def running(release: Release, region: str) -> list[str]:
 
 
 @pytest.fixture
-def settled(deployed: Release) -> Release:
-    """The deployment with no execution running in home or any bespoke region, so that a test counts only
-    the executions it starts itself (a test that failed half-way may have left one running)."""
-    wait_for("the running executions to finish", lambda: not deployed.running_executions(), timeout=PIPELINE_TIMEOUT)
-    return deployed
-
-
-@pytest.fixture
-def repository(settled: Release, tmp_path) -> SourceRepository:
-    """A working clone of the emulator's repository behind the home pipeline's connection."""
-    return SourceRepository(settled.config, tmp_path / "clone")
-
-
-@pytest.fixture
 def released(settled: Release, repository: SourceRepository) -> Release:
     """The application stack deployed in every target region (by a first release, if none has yet)."""
     if any(settled.deployed_stack(region) is None for region in settled.config.target_regions):

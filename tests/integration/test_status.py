@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from config.schema import DeliveryStrategy
+from tests.integration.test_release_flow import PIPELINE_TIMEOUT, bespoke, finished, home_finished
 from tools import status as fleet
 from tools.release import SAMPLE_APP, Release, SourceRepository
 from tools.wait import wait_for
 
 pytestmark = pytest.mark.emulator
 
-PIPELINE_TIMEOUT = 120
 BROKEN_REGION = "ap-southeast-4"
 """The bespoke region a release fails in: its template creates an invalid parameter there only."""
 BROKEN_RESOURCE = f"""Conditions:
@@ -35,21 +34,6 @@ Resources:
 """
 
 
-@pytest.fixture
-def settled(deployed: Release) -> Release:
-    wait_for("the running executions to finish", lambda: not deployed.running_executions(), timeout=PIPELINE_TIMEOUT)
-    return deployed
-
-
-@pytest.fixture
-def repository(settled: Release, tmp_path) -> SourceRepository:
-    return SourceRepository(settled.config, tmp_path / "clone")
-
-
-def bespoke(release: Release) -> list[str]:
-    return release.regions_delivered(DeliveryStrategy.BESPOKE)
-
-
 def push_and_settle(release: Release, repository: SourceRepository, label: str, source: Path | None = None) -> str:
     """Push a release, wait for the home execution and every bespoke region's execution of it to finish; the
     release object's version id."""
@@ -58,7 +42,7 @@ def push_and_settle(release: Release, repository: SourceRepository, label: str, 
     assert execution is not None
     wait_for(
         "the home execution to finish",
-        lambda: release.home_execution_status(execution["pipelineExecutionId"]) not in ("InProgress", "Stopping"),
+        lambda: home_finished(release, execution["pipelineExecutionId"]),
         timeout=PIPELINE_TIMEOUT,
     )
     version_id = release.published()["VersionId"]
@@ -70,9 +54,7 @@ def push_and_settle(release: Release, repository: SourceRepository, label: str, 
         )
         wait_for(
             f"the {region} execution to finish",
-            lambda region=region, e=found: (
-                release.execution_status(region, e["pipelineExecutionId"]) not in ("InProgress", "Stopping")
-            ),
+            lambda region=region, e=found: finished(release, region, e["pipelineExecutionId"]),
             timeout=PIPELINE_TIMEOUT,
         )
     return version_id
@@ -90,25 +72,26 @@ def broken_source(workdir: Path) -> Path:
     return source
 
 
+def let_send(sqs, url: str, arn: str, service: str, source_arn: str) -> None:
+    """The queue's policy: `service` may send to it on behalf of `source_arn` only."""
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sqs:SendMessage",
+        "Resource": arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": source_arn}},
+    }
+    policy = {"Version": "2012-10-17", "Statement": [statement]}
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+
+
 def queue_subscribed_to(release: Release, topic_arn: str) -> tuple[str, str]:
     """A queue of the test's own (URL, ARN) that the topic may deliver to, subscribed to it."""
     region = release.config.home_region
     sqs = release.clients("sqs", region)
     url = sqs.create_queue(QueueName=f"relay-status-test-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "sns.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
-            }
-        ],
-    }
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    let_send(sqs, url, arn, "sns.amazonaws.com", topic_arn)
     release.clients("sns", region).subscribe(
         TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"}
     )
@@ -124,19 +107,7 @@ def queue_for_rule(release: Release, pattern: dict) -> tuple[str, str]:
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     rule_arn = events.put_rule(Name=name, EventPattern=json.dumps(pattern))["RuleArn"]
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "events.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
-            }
-        ],
-    }
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    let_send(sqs, url, arn, "events.amazonaws.com", rule_arn)
     events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": arn}])
     return url, name
 

@@ -39,6 +39,14 @@ def _iso(value=None) -> str:
     return (value or now()).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def _linked_regions(request: dict) -> list[str]:
+    """The regions a Create/UpdateFindingAggregator request links, checked as AWS does."""
+    try:
+        return core.check_linking(request.get("RegionLinkingMode"), request.get("Regions"))
+    except core.InvalidInput as e:
+        raise _invalid_input(e) from None
+
+
 def _invalid_input(e: core.InvalidInput):
     return err("InvalidInputException", str(e))
 
@@ -187,10 +195,7 @@ class SecurityHubProvider(StoreBacked):
 
     @handler("CreateFindingAggregator", expand=False)
     def create_finding_aggregator(self, context: RequestContext, request: dict) -> dict:
-        try:
-            regions = core.check_linking(request.get("RegionLinkingMode"), request.get("Regions"))
-        except core.InvalidInput as e:
-            raise _invalid_input(e) from None
+        regions = _linked_regions(request)
         with self._lock:
             store = self._enabled(context)
             if store.aggregators:
@@ -218,10 +223,7 @@ class SecurityHubProvider(StoreBacked):
 
     @handler("UpdateFindingAggregator", expand=False)
     def update_finding_aggregator(self, context: RequestContext, request: dict) -> dict:
-        try:
-            regions = core.check_linking(request.get("RegionLinkingMode"), request.get("Regions"))
-        except core.InvalidInput as e:
-            raise _invalid_input(e) from None
+        regions = _linked_regions(request)
         with self._lock:
             self._enabled(context)
             aggregator = self._aggregator(context, request.get("FindingAggregatorArn", ""))
