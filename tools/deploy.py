@@ -96,10 +96,6 @@ def prepare() -> None:
             job.result()
 
 
-EMULATOR_TERRAFORM_PARALLELISM = 30
-"""Terraform's `-parallelism` for applies and destroys against the emulator (Terraform's default is 10)."""
-
-
 def cli_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment of the cdktf CLI: relay's Terraform set-up, no telemetry, the venv's python first.
 
@@ -111,14 +107,8 @@ def cli_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     from config import load_config
 
     env = terraform.environment()
-    config = load_config()
-    if config.state.backend == "local":
+    if load_config().state.backend == "local":
         env["TF_CLI_ARGS_init"] = "-reconfigure"
-    if config.emulator.enabled:
-        # Against the emulator a stack's time goes to the provider's own waits (e.g. ~55 s per bucket lifecycle
-        # configuration), not to API calls: let Terraform run more operations at once than its default 10.
-        for verb in ("apply", "destroy"):
-            env[f"TF_CLI_ARGS_{verb}"] = f"-parallelism={EMULATOR_TERRAFORM_PARALLELISM}"
     env.update(
         CDKTF_DISABLE_PLUGIN_CACHE_ENV="1",
         CHECKPOINT_DISABLE="1",
@@ -129,9 +119,7 @@ def cli_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
         CI="1",
     )
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    for key, value in (extra or {}).items():
-        # arguments for one Terraform command add to relay's own
-        env[key] = f"{env[key]} {value}" if key.startswith("TF_CLI_ARGS") and env.get(key) else value
+    env.update(extra or {})
     return env
 
 
@@ -141,7 +129,7 @@ def cdktf(
     *,
     env: dict[str, str] | None = None,
     on_line: Callable[[str], None] | None = None,
-    parallelism: int = 16,
+    parallelism: int = 8,
     synth: bool = True,
     ignore_missing: bool | None = None,
 ) -> str:
