@@ -9,12 +9,14 @@ behind (a leftover fails the run).
 from __future__ import annotations
 
 import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from config import load_config
+from config import load_config, paths
+from tests.conftest import environment_config, synthesize_shared
 from tools import deploy, terraform
 from tools.application import Application
 from tools.emulator_session import EmulatorSession
@@ -43,11 +45,27 @@ def config():
 
 @pytest.fixture(scope="session")
 def emulator(config, provider_source):
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        prepared = pool.submit(deploy.prepare)  # the cdktf CLI and the synthesis, while the emulator starts
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # the cdktf CLI and the synthesis, while the emulator starts
+        prepared = [pool.submit(deploy.ensure_cli), pool.submit(synthesize_for_deploy, config)]
         with EmulatorSession(config) as session:
-            prepared.result()
+            for job in prepared:
+                job.result()
             yield session
+
+
+def synthesize_for_deploy(config) -> None:
+    """cdktf.out for the deploy. For the shipped `local` environment as it is (no overrides, the default state
+    dir), the session-shared synthesis (tests/conftest.py) copied there: the unit, validate and policy suites
+    running beside this one need the same, and one of them, or this suite, synthesizes it once for all. Any other
+    environment is synthesized on its own."""
+    shipped = not os.environ.get("RELAY_STATE_DIR") and config == environment_config("local")
+    if not shipped:
+        deploy.synthesize(deploy.cli_environment())
+        return
+    shared = synthesize_shared("local", config)
+    shutil.rmtree(paths.STACKS_DIR.parent, ignore_errors=True)
+    shutil.copytree(shared.outdir, paths.STACKS_DIR.parent)
 
 
 @pytest.fixture(scope="session")
