@@ -15,7 +15,6 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 from emulator_helpers import ACCOUNT, HOME, TARGET_A, TARGET_B, client
-from relay_emulator.core.secret_replicas import percentile
 
 pytestmark = pytest.mark.emulator
 
@@ -214,13 +213,12 @@ def test_replicate_later_disabled_key_remove_and_delete(res):
         assert error["Code"] == "ResourceNotFoundException"
 
 
-def test_replication_latency(res):
-    """Update in home -> the new value readable in a replica, over 50 updates (p50/p95 printed)."""
+def test_every_update_in_home_becomes_readable_in_its_replica(res):
+    """50 updates in home, each read back from a replica (the latency is the benchmark's to measure)."""
     name = res.name("app/latency")
     _secret_with_replicas(res, name, {TARGET_A: None, TARGET_B: None}, value="0")
     home = client("secretsmanager", HOME)
     replicas = [client("secretsmanager", r) for r in TARGETS]
-    latencies = []
     for i in range(1, 51):
         value = str(i)
         started = time.perf_counter()
@@ -230,11 +228,6 @@ def test_replication_latency(res):
         while replica.get_secret_value(SecretId=name)["SecretString"] != value:
             assert time.perf_counter() < deadline, f"update {i} not replicated within 10 s"
             time.sleep(0.005)
-        latencies.append(time.perf_counter() - started)
-    p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
-    n = len(latencies)
-    print(f"\nsecret replication latency over {n} updates: p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms")
-    assert p95 < 5
 
 
 def test_stop_replication_promotes_the_replica(res):
