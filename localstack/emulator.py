@@ -13,6 +13,8 @@ interpreter, builds a dedicated venv for the emulator and runs LocalStack from i
     wait     wait until healthy (does not start)
     clean    stop, delete logs and data (--all: the venv too); git repositories are kept
     repo     create the local git repository behind a connection (owner/name), print its push URL
+    region   inject faults: `region down|up REGION`, `region delay REGION SECONDS [--count N]`
+    faults   print the injected faults (--clear: remove them all)
 
 Every verb takes `--port` (default `RELAY_EMULATOR_PORT`, else 4566).
 
@@ -22,6 +24,7 @@ Environment:
     RELAY_EMULATOR_VENV      the emulator's venv (default <root>/emulator/venv); several state dirs may share one
     RELAY_EMULATOR_PYTHON    Python >= 3.12 to build the venv with (else searched)
     RELAY_EMULATOR_TIMEOUT   seconds to wait for health on start (default 180)
+    RELAY_EMULATOR_PERSIST   0: the emulator's state is not saved at stop nor restored at start (default 1)
 
 Set-up: the venv is built with uv when it is available (`uv` on PATH, or `python -m uv` in the
 interpreter running the launcher), else with pip. A stamp in the venv records hashes of
@@ -57,8 +60,11 @@ of reporting CREATE_COMPLETE for a resource that does not exist. `PROVIDER_OVERR
 and `PROVIDER_OVERRIDE_DYNAMODBSTREAMS=relay`: the plugin's moto-backed DynamoDB and DynamoDB Streams
 (LocalStack's DynamoDB downloads DynamoDB Local at first use). `RELAY_HEALTH_CHECK_INTERVAL_SECONDS=1`
 unless the caller's environment sets it: Route 53 health checks probe every second instead of their
-RequestInterval (10 or 30 s). `PERSISTENCE=0`: the emulator
-keeps its state in memory, and `stop` discards it.
+RequestInterval (10 or 30 s). `PERSISTENCE=0` (LocalStack's own persistence, which the community
+edition does not implement) and `RELAY_EMULATOR_PERSISTENCE_DIR=<root>/emulator/persistence`: the
+plugin saves every service's state there (at `stop`, and every few seconds while running, with a
+journal of S3 object writes for `kill -9`) and `start` restores it (see the plugin's persistence.py);
+`clean` deletes it; `RELAY_EMULATOR_PERSIST=0` turns it off (state in memory only, discarded at stop).
 
 Importable API (for the tools, the plugin suite and the benchmark)::
 
@@ -87,6 +93,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -108,7 +115,7 @@ PLUGIN_DIR = HERE / "plugin"
 # proves the plugin distribution is installed and its entry points were discovered.
 PLUGIN_SERVICES = ("codepipeline", "codebuild", "cloudtrail", "codestar-connections")
 MIN_PY = (3, 12)
-VERBS = ("start", "stop", "status", "logs", "wait", "clean", "repo")
+VERBS = ("start", "stop", "status", "logs", "wait", "clean", "repo", "region", "faults")
 DEFAULT_PORT = 4566
 
 EXIT_ERROR = 1
@@ -120,6 +127,8 @@ EXIT_STOPPED = 3
 # is busy. Past this grace the process tree is killed: with PERSISTENCE=0 there is nothing left
 # to save, and the launcher removes the temporary files itself.
 STOP_GRACE = 3.0
+# With persistence on, SIGTERM first waits (at most this long) for the plugin to save the state.
+SAVE_GRACE = float(os.environ.get("RELAY_EMULATOR_SAVE_TIMEOUT", "120"))
 KILL_GRACE = 5.0
 
 
@@ -374,6 +383,7 @@ class Emulator:
         self.cache = self.dir / "cache"
         self.build = self.dir / "plugin-build"
         self.git_root = self.dir / "git"
+        self.persistence = self.dir / "persistence"  # snapshots and the S3 journal (plugin's persistence.py)
         self.lock_file = self.dir / "launcher.lock"
         self.users = self.dir / "users"
         self.started_for_users = self.dir / "started-for-users"
@@ -511,6 +521,7 @@ class Emulator:
                 "TMPDIR": str(self.tmp),
                 "XDG_CACHE_HOME": str(self.cache),
                 "RELAY_EMULATOR_GIT_ROOT": str(self.git_root),
+                "RELAY_EMULATOR_PERSISTENCE_DIR": str(self.persistence),
                 "GATEWAY_LISTEN": f"127.0.0.1:{self.port}",
                 "LOCALSTACK_HOST": f"localhost.localstack.cloud:{self.port}",
                 "PERSISTENCE": "0",
@@ -643,6 +654,30 @@ class Emulator:
             self._shut_down(proc.pid)
             raise
         self.say(f"ready at {self.endpoint} in {time.monotonic() - began:.1f} s (pid {proc.pid})")
+        self.say(self.persistence_summary())
+
+    def persist(self) -> bool:
+        """Whether the emulator keeps its state across stop / start (`RELAY_EMULATOR_PERSIST=0`: no)."""
+        return self.environ.get("RELAY_EMULATOR_PERSIST", "1").strip().lower() not in ("0", "false", "no", "off")
+
+    def persistence_summary(self) -> str:
+        """One line on what the start restored (the plugin's `GET /_relay/persistence`)."""
+        if not self.persist():
+            return "persistence off (RELAY_EMULATOR_PERSIST=0): state is discarded at stop"
+        try:
+            with urllib.request.urlopen(self.endpoint + "/_relay/persistence", timeout=5) as response:  # noqa: S310
+                doc = json.loads(response.read())
+        except (OSError, ValueError) as e:
+            return f"persistence state unknown ({e})"
+        if doc.get("fresh"):
+            return f"fresh state (instance {doc.get('instance')}), saved to {self.persistence}"
+        line = (
+            f"restored {len(doc.get('restored') or [])} services, {doc.get('objects', 0)} objects from "
+            f"{self.persistence} (instance {doc.get('instance')}, {doc.get('journal_replayed', 0)} journal records)"
+        )
+        for lost in doc.get("lost") or []:
+            line += f"\n[emulator]   not restored: {lost.get('service')}: {lost.get('reason')}"
+        return line
 
     def wait_healthy(self, timeout: float, proc: subprocess.Popen | None = None, since: int = 0) -> None:
         """Wait until the plugin's services are listed; fail early when `proc` (a starting emulator) exits."""
@@ -697,6 +732,17 @@ class Emulator:
         tree = _process_tree(pid, _start_time(pid))
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
+        if self.persist() and self.persistence.is_dir():
+            # the plugin saves every service before LocalStack stops them, then writes stopped-<pid>
+            marker = self.persistence / f"stopped-{pid}"
+            with contextlib.suppress(WaitTimeout):
+                wait_for(
+                    "the emulator to save its state",
+                    lambda: marker.exists() or not _alive(pid, tree.get(pid)),
+                    timeout=SAVE_GRACE,
+                    interval=0.1,
+                )
+            marker.unlink(missing_ok=True)
         if not _wait_gone(pid, tree, child, STOP_GRACE):
             for member, start in {**tree, **_process_tree(pid, tree.get(pid))}.items():
                 if _alive(member, start):
@@ -720,7 +766,7 @@ class Emulator:
         self.stop()
         for f in (self.log, self.log.with_name("localstack.log.1"), self.pid_file, self.install_log):
             f.unlink(missing_ok=True)
-        for d in (self.filesystem, self.tmp, self.cache, self.build):
+        for d in (self.filesystem, self.tmp, self.cache, self.build, self.persistence):
             shutil.rmtree(d, ignore_errors=True)
         if not venv:
             self.say(f"removed logs and data under {self.dir} (venv kept; --all removes it)")
@@ -856,12 +902,14 @@ def _cmd_status(emulator: Emulator, args: argparse.Namespace) -> int:
     pid, doc = emulator.pid(), emulator.health()
     if pid and plugin_ready(doc):
         print(f"running (pid {pid}) at {emulator.endpoint}; log: {emulator.log}")
+        _print_faults(emulator.endpoint)
         return 0
     if pid:
         print(f"starting or unhealthy (pid {pid}) at {emulator.endpoint}; log: {emulator.log}")
         return EXIT_STOPPED
     if plugin_ready(doc):
         print(f"running (not started from this state dir) at {emulator.endpoint}")
+        _print_faults(emulator.endpoint)
         return 0
     print("stopped")
     return EXIT_STOPPED
@@ -907,6 +955,114 @@ def _cmd_repo(emulator: Emulator, args: argparse.Namespace) -> int:
     emulator.say(f"repository {args.repository} {'created' if created else 'exists'} at {path}")
     print(git_repos.url_of(path))
     return 0
+
+
+# --------------------------------------------------------------------------- fault injection
+
+
+class FaultInputError(LauncherError):
+    """The emulator refused a fault (unknown region, seconds or count out of range): exit 2."""
+
+
+def _fault_core():
+    """The plugin's pure fault core (standard library only)."""
+    if str(PLUGIN_DIR) not in sys.path:
+        sys.path.insert(0, str(PLUGIN_DIR))
+    from relay_emulator.core import faults
+
+    return faults
+
+
+def _faults_call(endpoint: str, method: str, path: str = "", body: dict | None = None) -> dict:
+    """One call to the emulator's fault API (`/_relay/faults...`); its JSON answer."""
+    url = endpoint.rstrip("/") + "/_relay/faults" + path
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - local http URL
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - a local http URL we build
+            return json.loads(response.read().decode() or "{}")
+    except urllib.error.HTTPError as error:
+        try:
+            doc = json.loads(error.read().decode() or "{}")
+        except ValueError:
+            doc = {}
+        if error.code == 400:
+            raise FaultInputError(doc.get("error") or f"the emulator refused the fault ({error.code})") from None
+        if error.code == 404:
+            raise LauncherError(
+                f"the emulator at {endpoint} has no fault injection (/_relay/faults): restart it with the "
+                "current plugin"
+            ) from None
+        raise LauncherError(f"the emulator's fault API answered {error.code}: {doc or error.reason}") from None
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        raise LauncherError(
+            f"the emulator is not running at {endpoint} ({reason}); start it with `relay emulator start`"
+        ) from None
+
+
+def faults(endpoint: str) -> dict:
+    """The injected faults: {"regions_down": [...], "replication_delays": [{"region", "seconds", "remaining"}]}."""
+    return _faults_call(endpoint, "GET")
+
+
+def set_region(endpoint: str, region: str, down: bool) -> dict:
+    """Take `region` down (every API call there answers 503 ServiceUnavailable) or bring it up again."""
+    return _faults_call(endpoint, "POST", f"/regions/{urllib.parse.quote(region, safe='')}", {"down": bool(down)})
+
+
+def delay_replication(endpoint: str, region: str, seconds: float, count: int = 1) -> dict:
+    """Make the next `count` replications into `region` wait `seconds` before their replica is written."""
+    return _faults_call(endpoint, "POST", "/replication-delays", {"region": region, "seconds": seconds, "count": count})
+
+
+def clear_faults(endpoint: str) -> dict:
+    """Remove every injected fault (all regions up, no delays)."""
+    return _faults_call(endpoint, "DELETE")
+
+
+def fault_lines(doc: dict) -> list:
+    """One line per injected fault, or ["no faults injected"]."""
+    return _fault_core().describe(doc) or ["no faults injected"]
+
+
+def _print_faults(endpoint: str) -> None:
+    """`status`: the injected faults (a plugin without fault injection says so)."""
+    try:
+        doc = faults(endpoint)
+    except LauncherError as error:
+        print(f"faults: unknown ({error})")
+        return
+    for line in fault_lines(doc):
+        print(f"faults: {line}")
+
+
+def _cmd_region(emulator: Emulator, args: argparse.Namespace) -> int:
+    if args.action == "delay":
+        doc = delay_replication(emulator.endpoint, args.region, args.seconds, args.count)
+    else:
+        doc = set_region(emulator.endpoint, args.region, args.action == "down")
+    for line in fault_lines(doc):
+        print(line)
+    return 0
+
+
+def _cmd_faults(emulator: Emulator, args: argparse.Namespace) -> int:
+    doc = clear_faults(emulator.endpoint) if args.clear else faults(emulator.endpoint)
+    for line in fault_lines(doc):
+        print(line)
+    return 0
+
+
+def _delay_seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {raw!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0 and <= 3600, got {raw}")
+    return value
 
 
 def _positive_int(raw: str) -> int:
@@ -964,6 +1120,17 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
             "emulator about each push), then prints its file URL: `git push <url> main`. Works whether or "
             "not the emulator runs.",
         ),
+        "region": (
+            "inject a fault into a region of the running emulator: down, up, delay",
+            "`region down REGION`: every API call to REGION answers 503 ServiceUnavailable, replication into "
+            "and out of it stays PENDING and events for it wait, until `region up REGION`. `region delay REGION "
+            "SECONDS [--count N]`: the next N replications into REGION wait SECONDS (later versions of the same "
+            "key may overtake them, as S3 allows). Exit 0 ok, 1 emulator not running, 2 bad arguments.",
+        ),
+        "faults": (
+            "print the faults injected into the running emulator",
+            "One line per fault, or `no faults injected`; --clear removes them all. Exit 1 when not running.",
+        ),
     }
     handlers: dict[str, Callable[[Emulator, argparse.Namespace], int]] = {
         "start": _cmd_start,
@@ -973,6 +1140,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "wait": _cmd_wait,
         "clean": _cmd_clean,
         "repo": _cmd_repo,
+        "region": _cmd_region,
+        "faults": _cmd_faults,
     }
     for verb in VERBS:
         summary, details = helps[verb]
@@ -986,7 +1155,28 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
             sub.add_argument("--all", action="store_true", help="remove the venv too (only this state dir's own)")
         if verb == "repo":
             sub.add_argument("repository", metavar="REPOSITORY", help="owner/name (the connection's FullRepositoryId)")
+        if verb == "faults":
+            sub.add_argument("--clear", action="store_true", help="remove every injected fault")
+        if verb == "region":
+            _region_actions(sub)
     return parser
+
+
+def _region_actions(sub: argparse.ArgumentParser) -> None:
+    """`region down|up REGION`, `region delay REGION SECONDS [--count N]` (each also takes --port)."""
+    port = argparse.ArgumentParser(add_help=False)
+    port.add_argument("--port", type=_port, default=argparse.SUPPRESS, help="port on 127.0.0.1")
+    actions = sub.add_subparsers(dest="action", metavar="{down|up|delay}", required=True)
+    for action, summary in (
+        ("down", "take REGION down: every API call there answers 503 ServiceUnavailable"),
+        ("up", "bring REGION up again: held replications and events resume"),
+        ("delay", "delay the next N replications into REGION by SECONDS"),
+    ):
+        parser = actions.add_parser(action, parents=[port], help=summary, description=summary + ".")
+        parser.add_argument("region", metavar="REGION", help="a region name, e.g. eu-west-1")
+        if action == "delay":
+            parser.add_argument("seconds", metavar="SECONDS", type=_delay_seconds, help="seconds (> 0, at most 3600)")
+            parser.add_argument("--count", type=_positive_int, default=1, help="how many replications (default 1)")
 
 
 def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:
@@ -997,6 +1187,9 @@ def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     try:
         return args.handler(Emulator(args.port, echo=True), args)
+    except FaultInputError as error:
+        print(f"[emulator] error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except LauncherError as error:
         print(f"[emulator] error: {error}", file=sys.stderr)
         return EXIT_ERROR

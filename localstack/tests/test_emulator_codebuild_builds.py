@@ -476,7 +476,10 @@ def test_pipeline_runs_relays_release_buildspec(res):
     assert ex["status"] == "Succeeded", ex
 
     head = s3.head_object(Bucket=release, Key="release.zip")
-    assert head["Metadata"] == {"source-revision": put["VersionId"]}
+    assert head["Metadata"].pop("source-revision") == put["VersionId"]
+    # the release's order: its publish time in epoch milliseconds
+    assert abs(int(head["Metadata"].pop("relay-release-seq")) - time.time() * 1000) < 600_000
+    assert head["Metadata"] == {}
     assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == key_arn
     body = s3.get_object(Bucket=release, Key="release.zip")["Body"].read()
     with zipfile.ZipFile(io.BytesIO(body)) as zf:

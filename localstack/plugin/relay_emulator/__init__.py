@@ -25,8 +25,12 @@ Adds to the open-source LocalStack core what relay's cross-region delivery pipel
   Local), with global tables 2019.11.21 and last-writer-wins item replication;
 * ``ec2_rules``      - security group rules that reference a group keep their description;
 * ``kms_replicas``   - Multi-Region replica keys keep their ReplicateKey request's policy and tags;
+* ``faults``         - fault injection: regions down (503 ``ServiceUnavailable``), replication
+  delays, deliveries held for a down region, the ``/_relay/faults`` control API;
 * ``network``        - makes the gateway bind to the host in GATEWAY_LISTEN (127.0.0.1);
 * ``storage``        - keeps S3 object bodies in the emulator's own folder, not a fixed /tmp path;
+* ``persistence``    - restarts lose nothing: every service's state saved at stop and in the background,
+  a journal of S3 object writes for ``kill -9``, restore at start-up, ``/_relay/persistence``;
 * ``providers``      - LocalStack service plugins (entry points) for the services above;
 * ``hooks``          - the ``on_infra_start`` hook that patches LocalStack's seams;
 * ``common``         - errors, clock, internal clients, tags, the bounded wait (shared);

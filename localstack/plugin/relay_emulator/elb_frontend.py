@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 
+from relay_emulator import faults
 from relay_emulator.core.route53_routing import lb_dns_name
 
 LOG = logging.getLogger("relay_emulator.elb_frontend")
@@ -60,6 +61,8 @@ def lb_has_healthy_target(dns_name: str) -> bool:
     if found is None:
         return False
     account_id, region, lb = found
+    if faults.is_down(region):  # a region taken down (faults.py) serves nothing
+        return False
     return bool(healthy_targets(account_id, region, lb.arn))
 
 
@@ -70,6 +73,8 @@ def answer(host: str, path: str):
     if found is None:
         return 404, "text/plain", f"no load balancer named {host} in the emulator\n"
     account_id, region, lb = found
+    if faults.is_down(region):
+        return 503, "text/plain", f"503 Service Unavailable: {lb.name}'s region {region} is down (injected fault)\n"
     targets = healthy_targets(account_id, region, lb.arn)
     if not targets:
         return 503, "text/plain", f"503 Service Temporarily Unavailable: {lb.name} has no healthy target\n"

@@ -32,6 +32,9 @@ def relay_emulator_install():
 
     network.bind_to_listen_host()
     storage.keep_s3_storage_in_own_folder()
+    from relay_emulator import faults  # regions down (503), replication delays, /_relay/faults
+
+    faults.install()  # first: its request handler must run before every other custom handler
     replication.install()
     write_guard.install()
     events_target.install()
@@ -55,6 +58,9 @@ def relay_emulator_install():
 
     stack_events.install()
     rule_metrics.install()
+    from relay_emulator import stack_tags  # UpdateStack keeps the request's stack tags (release order)
+
+    stack_tags.install()
     from relay_emulator import config_service  # AWS Config: a delivery channel's bucket must exist
 
     config_service.install()

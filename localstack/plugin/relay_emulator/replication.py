@@ -38,6 +38,7 @@ Replication. Replication metrics of rules with ``Metrics`` enabled are published
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
 import logging
@@ -51,9 +52,10 @@ import zlib
 
 from localstack.utils.patch import Patches
 
-from relay_emulator import write_guard
+from relay_emulator import faults, write_guard
 from relay_emulator.common import describe, in_memory, internal_client
 from relay_emulator.core.bucket_policy import requested_actions
+from relay_emulator.core.faults import Scheduler, down_backoff
 from relay_emulator.core.replication import (
     DELETE_MARKER,
     OBJECT,
@@ -117,6 +119,22 @@ class Task:
     tags: dict = dataclasses.field(default_factory=dict)
     role_arn: str | None = None
     enqueued: float = dataclasses.field(default_factory=time.monotonic)
+    outstanding: int | None = None  # rules not finished yet (set when a worker takes the task)
+    failures: list = dataclasses.field(default_factory=list)  # "<dest bucket>: <reason>" of failed rules
+
+
+@dataclasses.dataclass(eq=False)
+class RuleWork:
+    """One rule of a task that waits for a down region or was delayed by a fault (``faults.py``)."""
+
+    task: Task
+    rule: dict
+    retry: int = 0  # retries while a region is down (never counted as attempts)
+    delayed: bool = False  # a delay fault was applied (once)
+    dest_region: str | None = None
+
+
+_DOWN = object()  # an attempt met a down region
 
 
 class ReplicationEngine:
@@ -127,6 +145,10 @@ class ReplicationEngine:
         self.provider = None  # the S3Provider instance, captured on the first write
         self.metrics = ReplicationMetrics()  # CloudWatch metrics of rules with Metrics enabled
         self._queues = [queue.Queue() for _ in range(max(1, workers))]
+        # (bucket, key, destination bucket) -> rules of that key waiting, in write order, behind
+        # the head that waits for a down region; only touched by the lane's shard worker
+        self._waiting: dict[tuple, collections.deque] = {}
+        self._scheduler = Scheduler("relay-s3-repl-later")
         for i, q in enumerate(self._queues):
             t = threading.Thread(target=self._work, args=(q,), name=f"relay-s3-repl-{i}", daemon=True)
             t.start()
@@ -229,9 +251,13 @@ class ReplicationEngine:
 
     def _work(self, q: queue.Queue) -> None:
         while True:
-            task = q.get()
+            item = q.get()
+            task = item.task if isinstance(item, RuleWork) else item
             try:
-                self._replicate(task)
+                if isinstance(item, RuleWork):
+                    self._replicate_rule(item)
+                else:
+                    self._replicate(item)
             except Exception:  # never let a worker die: log and continue
                 LOG.exception("S3 replication worker error for s3://%s/%s", task.bucket, task.key)
                 if task.kind == OBJECT:
@@ -239,59 +265,146 @@ class ReplicationEngine:
             finally:
                 q.task_done()
 
+    def _shard(self, task: Task) -> queue.Queue:
+        return self._queues[zlib.crc32(f"{task.bucket}/{task.key}".encode()) % len(self._queues)]
+
+    def _later(self, seconds: float, work: RuleWork) -> None:
+        """Put ``work`` back on its shard's queue after ``seconds`` (the worker never sleeps on it)."""
+        self._scheduler.schedule(seconds, lambda: self._shard(work.task).put(work))
+
     def _replicate(self, task: Task) -> None:
-        failed = []
+        task.outstanding = len(task.rules)
         for rule in task.rules:
-            dest_bucket = destination_bucket(rule)
-            last_error = None
-            for attempt in range(1, ATTEMPTS + 1):
-                try:
-                    self._copy_to(task, rule, dest_bucket)
-                    last_error = None
-                    break
-                except ReplicationDenied as e:  # a policy does not change between attempts
-                    last_error = str(e)
-                    break
-                except Exception as e:
-                    last_error = describe(e)
-                    if attempt < ATTEMPTS:
-                        LOG.warning(
-                            "S3 replication attempt %d/%d of s3://%s/%s (version %s) to %s failed: %s; retrying",
-                            attempt,
-                            ATTEMPTS,
-                            task.bucket,
-                            task.key,
-                            task.version_id,
-                            dest_bucket,
-                            last_error,
-                        )
-                        time.sleep(BACKOFF * (2 ** (attempt - 1)))
-            if last_error is not None:
-                failed.append(f"{dest_bucket}: {last_error}")
-                LOG.error(
-                    "S3 replication FAILED for s3://%s/%s (version %s, %s) to bucket %s (rule %s): %s",
-                    task.bucket,
-                    task.key,
-                    task.version_id,
-                    task.kind,
-                    dest_bucket,
-                    rule.get("ID", "-"),
-                    last_error,
-                )
-            self.metrics.finished(
-                task.account_id,
-                task.region,
-                task.bucket,
-                dest_bucket,
-                rule,
-                _size(task),
-                task.last_modified,
-                failed=last_error is not None,
-            )
-        if task.kind != OBJECT:
+            self._replicate_rule(RuleWork(task, rule))
+
+    def _replicate_rule(self, work: RuleWork) -> None:
+        """One rule of a task. While the source or destination region is down (``faults``), the
+        rule is re-scheduled with ``down_backoff`` (not an attempt) and later versions of the key
+        for that destination queue behind it (write order kept); a delay fault re-schedules it
+        once without holding the key (later versions may overtake it, as S3 allows)."""
+        lane = (work.task.bucket, work.task.key, destination_bucket(work.rule))
+        waiting = self._waiting.get(lane)
+        if waiting and waiting[0] is not work:
+            waiting.append(work)  # an earlier version of this key waits for a down region
             return
-        if failed:
-            self.set_status(task.s3_object, "FAILED", "; ".join(failed))
+        while True:
+            down = self._down_region(work)
+            if down is not None:
+                if waiting is None:
+                    waiting = self._waiting[lane] = collections.deque([work])
+                    LOG.info(
+                        "S3 replication of s3://%s/%s (version %s) to %s waits: region %s is down",
+                        work.task.bucket,
+                        work.task.key,
+                        work.task.version_id,
+                        lane[2],
+                        down,
+                    )
+                self._later(down_backoff(work.retry), work)
+                work.retry += 1
+                return
+            if waiting is None and not work.delayed and work.dest_region:
+                seconds = faults.replication_delay(work.dest_region)
+                if seconds:
+                    work.delayed = True
+                    LOG.info(
+                        "S3 replication of s3://%s/%s (version %s) to %s delayed %g s (injected fault)",
+                        work.task.bucket,
+                        work.task.key,
+                        work.task.version_id,
+                        lane[2],
+                        seconds,
+                    )
+                    self._later(seconds, work)
+                    return
+            error = self._attempts(work)
+            if error is _DOWN:
+                continue
+            self._rule_done(work, error)
+            if waiting is None:
+                return
+            waiting.popleft()
+            if not waiting:
+                del self._waiting[lane]
+                return
+            work = waiting[0]  # the next version of the key, now the head
+
+    def _down_region(self, work: RuleWork) -> str | None:
+        """The down region (source or destination) that keeps ``work`` from replicating, if any;
+        records the destination's region on ``work``."""
+        task, rule = work.task, work.rule
+        if faults.is_down(task.region):
+            return task.region
+        try:
+            work.dest_region = self.check_destination(
+                destination_bucket(rule), rule["Destination"].get("Account") or task.account_id
+            )
+        except ReplicationFailed:  # the attempts report it
+            work.dest_region = None
+            return None
+        return work.dest_region if faults.is_down(work.dest_region) else None
+
+    def _attempts(self, work: RuleWork):
+        """Copy with ATTEMPTS attempts: None when done, the last error, or ``_DOWN`` when an
+        attempt failed because a region went down (that attempt is not counted)."""
+        task, rule = work.task, work.rule
+        dest_bucket = destination_bucket(rule)
+        last_error = None
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                self._copy_to(task, rule, dest_bucket)
+                return None
+            except ReplicationDenied as e:  # a policy does not change between attempts
+                return str(e)
+            except Exception as e:
+                if self._down_region(work) is not None:
+                    return _DOWN
+                last_error = describe(e)
+                if attempt < ATTEMPTS:
+                    LOG.warning(
+                        "S3 replication attempt %d/%d of s3://%s/%s (version %s) to %s failed: %s; retrying",
+                        attempt,
+                        ATTEMPTS,
+                        task.bucket,
+                        task.key,
+                        task.version_id,
+                        dest_bucket,
+                        last_error,
+                    )
+                    time.sleep(BACKOFF * (2 ** (attempt - 1)))
+        return last_error
+
+    def _rule_done(self, work: RuleWork, last_error: str | None) -> None:
+        """Record one finished rule; the task's status once every rule finished."""
+        task, rule = work.task, work.rule
+        dest_bucket = destination_bucket(rule)
+        if last_error is not None:
+            task.failures.append(f"{dest_bucket}: {last_error}")
+            LOG.error(
+                "S3 replication FAILED for s3://%s/%s (version %s, %s) to bucket %s (rule %s): %s",
+                task.bucket,
+                task.key,
+                task.version_id,
+                task.kind,
+                dest_bucket,
+                rule.get("ID", "-"),
+                last_error,
+            )
+        self.metrics.finished(
+            task.account_id,
+            task.region,
+            task.bucket,
+            dest_bucket,
+            rule,
+            _size(task),
+            task.last_modified,
+            failed=last_error is not None,
+        )
+        task.outstanding = (task.outstanding or 1) - 1
+        if task.kind != OBJECT or task.outstanding > 0:
+            return
+        if task.failures:
+            self.set_status(task.s3_object, "FAILED", "; ".join(task.failures))
         else:
             self.set_status(task.s3_object, "COMPLETED")
             LOG.debug(

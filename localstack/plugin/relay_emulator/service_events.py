@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 
+from relay_emulator import faults
 from relay_emulator.common import in_memory, internal_client
 
 LOG = logging.getLogger("relay_emulator.service_events")
@@ -53,20 +54,28 @@ class Emitter:
         while True:
             account, region, entry = self._work.get()
             try:
-                result = self._client(account, region).put_events(Entries=[entry])
-                if result.get("FailedEntryCount"):
-                    LOG.error(
-                        "EventBridge refused %s event in %s/%s: %s",
-                        entry.get("DetailType"),
-                        account,
-                        region,
-                        result.get("Entries"),
-                    )
+                # a region taken down (faults.py) gets its events, in order, when it is up again
+                faults.run_or_hold(
+                    region,
+                    lambda a=account, r=region, e=entry: self._put(a, r, e),
+                    f"{entry.get('DetailType')} event",
+                )
             except Exception:
                 LOG.exception("could not put %s event in %s/%s", entry.get("DetailType"), account, region)
             finally:
                 if self._work.empty():
                     self._idle.set()
+
+    def _put(self, account: str, region: str, entry: dict) -> None:
+        result = self._client(account, region).put_events(Entries=[entry])
+        if result.get("FailedEntryCount"):
+            LOG.error(
+                "EventBridge refused %s event in %s/%s: %s",
+                entry.get("DetailType"),
+                account,
+                region,
+                result.get("Entries"),
+            )
 
     def wait_idle(self, timeout: float) -> bool:
         """Whether every queued event was put within ``timeout`` seconds (diagnostics)."""

@@ -36,6 +36,7 @@ import secrets
 import string
 import threading
 
+from relay_emulator import faults
 from relay_emulator.common import bucket_location, in_memory, internal_client, now
 from relay_emulator.core.trail_records import (
     Call,
@@ -223,6 +224,10 @@ class Recorder:
         for (trail_arn, region), records in buffers.items():
             trail = trails.get(trail_arn)
             if trail is None or not records:
+                continue
+            if faults.is_down(bucket_location(trail.bucket)[1]):  # kept until the bucket's region is up
+                with self._lock:
+                    self._buffers[(trail_arn, region)] = records + self._buffers.get((trail_arn, region), [])
                 continue
             try:
                 self._write_log_file(trail, region, records)

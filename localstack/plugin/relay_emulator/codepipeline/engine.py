@@ -1,8 +1,9 @@
 """Runs pipeline executions on background threads, as CodePipeline does.
 
 Stages run in order, actions by ``runOrder``; the first failed action fails its stage and the
-execution. ``QUEUED`` and ``SUPERSEDED`` executions of a pipeline run one at a time (a waiting
-older execution becomes ``Superseded`` when a newer one exists), ``PARALLEL`` ones concurrently.
+execution. ``QUEUED`` and ``SUPERSEDED`` executions of a pipeline run one at a time, in the order
+they started (a waiting older execution becomes ``Superseded`` when a newer one exists),
+``PARALLEL`` ones concurrently.
 
 Before an action runs, every input artifact that lives in another region is copied into the
 artifact store of the action's region (once per artifact, region and execution), and the action
@@ -21,14 +22,20 @@ import logging
 import threading
 import uuid
 
-from relay_emulator import pipeline_events
+from relay_emulator import faults, pipeline_events
 from relay_emulator.codepipeline.actions import ActionFailed, ActionResult, ActionRun, run_action
 from relay_emulator.codepipeline.actions.artifacts import copy_to_region
 from relay_emulator.codepipeline.models import Execution, Pipeline
 from relay_emulator.common import now
+from relay_emulator.core.faults import down_message
 from relay_emulator.core.pipeline_declaration import action_region
 
 LOG = logging.getLogger("relay_emulator.codepipeline")
+# QUEUED and SUPERSEDED executions of a pipeline take their turn in the order they started, as CodePipeline's
+# queue does (a plain lock wakes its waiters in no set order: a newer release could deploy before an older one
+# and the older one last). Pipeline ARN -> its executions waiting or running, oldest first.
+_TURNS = threading.Condition()
+_QUEUES: dict[str, list] = {}
 
 
 def start_execution(p: Pipeline, trigger: dict, variables=None, source_revisions=None) -> Execution:
@@ -36,6 +43,9 @@ def start_execution(p: Pipeline, trigger: dict, variables=None, source_revisions
     ex = Execution(p, trigger, variables, source_revisions)
     with p.lock:
         p.executions.insert(0, ex)
+    if ex.mode != "PARALLEL":
+        with _TURNS:
+            _QUEUES.setdefault(p.arn, []).append(ex)
     pipeline_events.execution(ex, "InProgress")  # queued before the thread can emit anything
     threading.Thread(target=_run_execution, args=(ex,), name=f"relay-pipeline-{p.name}", daemon=True).start()
     LOG.info("pipeline %s: execution %s started (trigger %s)", p.name, ex.id, trigger.get("triggerType"))
@@ -54,6 +64,7 @@ def _run_execution(ex: Execution) -> None:
     p = ex.pipeline
     lock = None if ex.mode == "PARALLEL" else p.run_lock
     if lock:
+        _wait_turn(ex)
         lock.acquire()
     try:
         if _superseded(ex):
@@ -74,6 +85,23 @@ def _run_execution(ex: Execution) -> None:
     finally:
         if lock:
             lock.release()
+            _end_turn(ex)
+
+
+def _wait_turn(ex: Execution) -> None:
+    """Wait until every older QUEUED / SUPERSEDED execution of the pipeline has ended."""
+    with _TURNS:
+        _TURNS.wait_for(lambda: ex not in _QUEUES.get(ex.pipeline.arn, ()) or _QUEUES[ex.pipeline.arn][0] is ex)
+
+
+def _end_turn(ex: Execution) -> None:
+    with _TURNS:
+        queue = _QUEUES.get(ex.pipeline.arn) or []
+        if ex in queue:
+            queue.remove(ex)
+        if not queue:
+            _QUEUES.pop(ex.pipeline.arn, None)
+        _TURNS.notify_all()
 
 
 def _finish(ex: Execution, status: str, summary: str | None) -> None:
@@ -137,7 +165,10 @@ def _stage_inputs(ex: Execution, run: ActionRun, inputs: dict) -> ActionRun:
 def _perform(ex: Execution, action: dict, inputs: dict) -> tuple[str, ActionResult, dict | None]:
     """Run one action (its inputs in its region first): (status, result, errorDetails)."""
     try:
-        return "Succeeded", run_action(_stage_inputs(ex, _action_run(ex, action), inputs)), None
+        run = _action_run(ex, action)
+        if run.region != ex.pipeline.region and faults.is_down(run.region):  # AWS fails the action
+            raise ActionFailed(f"ServiceUnavailable: {down_message(run.region)}")
+        return "Succeeded", run_action(_stage_inputs(ex, run, inputs)), None
     except ActionFailed as e:
         return "Failed", ActionResult(summary=str(e), external_id=e.external_id), _error(str(e))
     except Exception as e:  # anything unexpected is an action failure with the reason
@@ -164,6 +195,9 @@ def _run_stage(ex: Execution, stage: dict) -> bool:
         state["latestExecution"] = {"pipelineExecutionId": ex.id, "status": "InProgress"}
     pipeline_events.stage(ex, stage["name"], "InProgress")
     for action in sorted(stage.get("actions") or [], key=lambda a: a.get("runOrder", 1)):
+        if faults.is_down(p.region):  # the pipeline's region was taken down: progress stops until it is up
+            LOG.info("pipeline %s: execution %s waits: region %s is down", p.name, ex.id, p.region)
+            faults.wait_until_up(p.region)
         started = now()
         action_execution_id = str(uuid.uuid4())
         with p.lock:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import logging
 
-from relay_emulator import connections, git_repos
+from relay_emulator import connections, faults, git_repos
 from relay_emulator.core import git_triggers
 
 LOG = logging.getLogger("relay_emulator.git")
@@ -79,6 +79,9 @@ def handle_push(repository: str, updates: list) -> dict:
             if start is None:
                 continue
             where = f"{p.name} ({p.region}, account {p.account})"
+            if faults.is_down(p.region):  # a region taken down (faults.py) starts nothing
+                messages.append(f"{update.ref}: pipeline {where} not started: ServiceUnavailable: region down")
+                continue
             sources = {a["name"]: a for a in git_triggers.connection_sources(declaration, repository)}
             arn = sources[start.actions[0]]["configuration"].get("ConnectionArn")
             try:
