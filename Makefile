@@ -6,7 +6,7 @@ TOX := $(TOX_VENV)/bin/tox
 # The checks run side by side: integration waits on Terraform and the emulator most of the time.
 CHECKS := lint,unit,validate,policy,plugin,integration
 
-.PHONY: preflight demo test synth lint unit validate policy plugin integration bench emulator-start emulator-stop clean
+.PHONY: preflight demo test drill synth lint unit validate policy plugin integration bench emulator-start emulator-stop clean
 
 $(TOX):
 	@echo "relay: bootstrapping tox and tox-uv into $(TOX_VENV)"
@@ -24,7 +24,7 @@ demo: preflight $(TOX)
 test: preflight $(TOX)
 	$(TOX) run-parallel --parallel all --parallel-no-spinner -e $(CHECKS)
 
-synth lint unit validate policy plugin integration bench: $(TOX)
+synth lint unit validate policy plugin integration bench drill: $(TOX)
 	$(TOX) -e $@
 
 emulator-start: $(TOX)
@@ -33,6 +33,7 @@ emulator-start: $(TOX)
 emulator-stop: $(TOX)
 	$(TOX) -e emulator -- stop
 
-# The emulator keeps no data across restarts, so its Terraform state goes with it.
-clean: emulator-stop
+# The emulator's data (kept across restarts) and its Terraform state go together.
+clean: $(TOX)
+	$(TOX) -e emulator -- clean
 	rm -rf cdktf.out .relay/state/emulator

@@ -109,6 +109,14 @@ class Names:
         """The home pipeline's deploy action for a region it delivers itself (`native` or `remote`)."""
         return f"Deploy-{region}"
 
+    def select_project(self, region: str) -> str:
+        """CodeBuild project of a bespoke region's Select stage (deploy the newest release present there)."""
+        return self._check("codebuild_project", f"{self._base}-select-{region}")
+
+    def select_log_group(self, region: str) -> str:
+        """CloudWatch Logs group of a bespoke region's Select project."""
+        return self._check("log_group", f"/aws/codebuild/{self.select_project(region)}")
+
     def remote_deploy_project(self, region: str) -> str:
         """CodeBuild project in the home region that deploys the release into one `remote` region."""
         return self._check("codebuild_project", f"{self._base}-deploy-{region}")

@@ -30,6 +30,17 @@ def terraform_state_dir(kind: str, environment: str, environ: Mapping[str, str] 
     return state_root(environ) / "state" / kind / environment
 
 
+def state_name(stack_name: str, home_region: str | None = None) -> str:
+    """What names a stack's state (file or object, without `.tfstate`).
+
+    A stack that lives in whatever region is home (`home_region` given: the home and replication stacks)
+    keeps one state per home region. Promoting another region to home then starts a new state there instead
+    of planning to destroy resources in a region that may be unreachable, and failing back finds the old home's
+    state again (docs/runbooks/promote-home.md).
+    """
+    return f"{stack_name}.{home_region}" if home_region else stack_name
+
+
 def plans_dir(environment: str, environ: Mapping[str, str] | None = None) -> Path:
     """Saved plans and the plan report of one environment."""
     return state_root(environ) / "plans" / environment

@@ -340,19 +340,30 @@ class StateConfig(_Strict):
     backend: Literal["local", "s3"] = "local"
     """`local` (files under `.relay/state/<environment>/`; default) or `s3`."""
     bucket: str | None = None
-    """State bucket for the `s3` backend (created beforehand, versioned). Required with `s3`."""
+    """State bucket for the `s3` backend (created beforehand, versioned). Required with `s3`. A name with
+    `{region}` (e.g. `example-org-terraform-state-{region}`) means one bucket per region: each stack keeps its
+    state in its own region's bucket, so a target region's stack can be planned and deployed while the home
+    region is down (static stability, Terraform included). Recommended; with one bucket, keep it out of the
+    home region (`region`)."""
     region: str | None = None
-    """Region of the state bucket. Default: the home region."""
+    """Region of the state bucket (not used with `{region}` in `bucket`). Default: the home region."""
     key_prefix: str = "relay"
-    """Prefix of the state objects: `<prefix>/<environment>/<stack>.tfstate`. Default `relay`."""
+    """Prefix of the state objects: `<prefix>/<environment>/<stack>.tfstate`; the home and replication
+    stacks' objects are named per home region, `<stack>.<home region>.tfstate`. Default `relay`."""
     kms_key_id: KmsKeyArn | None = None
     """ARN of the KMS key (or alias) that encrypts the state objects, in the state bucket's region; `s3`
-    backend only. Default none: the bucket's default encryption."""
+    backend with one bucket only. Default none: the bucket's default encryption."""
 
     @model_validator(mode="after")
     def _s3_needs_bucket(self) -> StateConfig:
         if self.backend == "s3" and not self.bucket:
             raise ValueError("bucket is required when backend is 's3'")
+        if self.bucket and "{region}" in self.bucket and (self.region or self.kms_key_id):
+            raise ValueError(
+                "with '{region}' in bucket each stack's state is in its own region's bucket: "
+                "omit region and kms_key_id (one key cannot encrypt in every region; use each bucket's default "
+                "encryption)"
+            )
         return self
 
 

@@ -107,14 +107,19 @@ class StackDeploy:
     parameter_overrides: Mapping[str, str] = field(default_factory=dict)
     """Template parameters. Default none."""
 
-    def action_configuration(self, artifact: str, role_arn: str) -> dict[str, str]:
-        """Configuration of a CodePipeline CloudFormation action (CREATE_UPDATE) reading `artifact`."""
+    def action_configuration(
+        self, artifact: str, role_arn: str, template_configuration: str | None = None
+    ) -> dict[str, str]:
+        """Configuration of a CodePipeline CloudFormation action (CREATE_UPDATE) reading `artifact` (and the
+        template configuration file `template_configuration` in it, if given)."""
         configuration = {
             "ActionMode": "CREATE_UPDATE",
             "StackName": self.stack_name,
             "TemplatePath": f"{artifact}::{self.template_path}",
             "RoleArn": role_arn,
         }
+        if template_configuration:
+            configuration["TemplateConfiguration"] = f"{artifact}::{template_configuration}"
         if self.capabilities:
             configuration["Capabilities"] = ",".join(self.capabilities)
         if self.parameter_overrides:
@@ -173,6 +178,20 @@ def deploy_role(
         statements=statements,
         provider=provider,
         permissions_boundary=permissions_boundary,
+    )
+
+
+def write_logs(log_group_arn: str) -> dict:
+    """A build role's statement: write the streams of exactly its log group."""
+    return iam.allow("WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"])
+
+
+def build_arns(common: PipelineProps, project_name: str, log_group_name: str) -> tuple[str, str]:
+    """ARNs of a CodeBuild project of the pipeline's region and account, and of its log group."""
+    prefix = f"arn:{common.partition}"
+    return (
+        f"{prefix}:codebuild:{common.region}:{common.account_id}:project/{project_name}",
+        f"{prefix}:logs:{common.region}:{common.account_id}:log-group:{log_group_name}",
     )
 
 

@@ -1,4 +1,5 @@
-"""A target region's pipeline: S3 source (the replicated release) -> CloudFormation deploy."""
+"""A target region's pipeline: S3 source (the replicated release) -> [Select: the newest release present in the
+region, see `modules.release_select`] -> CloudFormation deploy."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from modules.pipeline_common import (
     use_key,
     v2_pipeline,
 )
+from modules.release_select import RELEASE_ARTIFACT, TEMPLATE_CONFIGURATION, ReleaseSelect, ReleaseSelectProps
 
 cp = aws.codepipeline
 
@@ -34,6 +36,9 @@ class RegionalPipelineProps:
     deploy_statements: tuple[dict, ...] = ()
     """Statements of the CloudFormation role's policy (what the template creates). Default none: the role
     can only deploy templates of resources that need no permission."""
+    select: ReleaseSelectProps | None = None
+    """The Select stage (deploy the newest release present in the region, whatever version started the
+    execution). Default none: the Deploy action deploys the source action's version."""
 
 
 class RegionalPipeline(Construct):
@@ -56,6 +61,10 @@ class RegionalPipeline(Construct):
             permissions_boundary=p.permissions_boundary_arn,
         )
         get_bucket = ["s3:GetBucketVersioning", "s3:GetBucketLocation"]
+        self.select = ReleaseSelect(self, "select", props=p.select, provider=provider) if p.select else None
+        deployed, configuration = ("SourceArtifact", None)
+        if self.select:
+            deployed, configuration = RELEASE_ARTIFACT, TEMPLATE_CONFIGURATION
         self.pipeline_role = iam.ServiceRole(
             self,
             "pipeline-role",
@@ -77,6 +86,7 @@ class RegionalPipeline(Construct):
                 use_key("UseKey", [c.kms_key_arn], c.region),
                 iam.allow("DeployStack", DEPLOY_STACK_ACTIONS, [self.stack_arn]),
                 pass_role("PassDeployRole", self.deploy_role.arn),
+                *(self.select.pipeline_statements if self.select else ()),
             ],
             provider=provider,
         )
@@ -106,6 +116,7 @@ class RegionalPipeline(Construct):
                         )
                     ],
                 ),
+                *([cp.CodepipelineStage(name="Select", action=[self.select.action])] if self.select else []),
                 cp.CodepipelineStage(
                     name="Deploy",
                     action=[
@@ -115,8 +126,8 @@ class RegionalPipeline(Construct):
                             owner="AWS",
                             provider="CloudFormation",
                             version="1",
-                            input_artifacts=["SourceArtifact"],
-                            configuration=p.deploy.action_configuration("SourceArtifact", self.deploy_role.arn),
+                            input_artifacts=[deployed],
+                            configuration=p.deploy.action_configuration(deployed, self.deploy_role.arn, configuration),
                         )
                     ],
                 ),

@@ -27,22 +27,38 @@ def state_dir(config: RelayConfig, environ: Mapping[str, str] | None = None) -> 
     return paths.terraform_state_dir(kind, config.environment, environ)
 
 
-def local_state_path(config: RelayConfig, stack_name: str, environ: Mapping[str, str] | None = None) -> str:
+def local_state_path(
+    config: RelayConfig,
+    stack_name: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    home_region: str | None = None,
+) -> str:
     """The local backend's `path` of one stack, as Terraform reads it from `cdktf.out/stacks/<stack>`.
 
     Inside the repository the path is relative, so the synthesized stacks name no machine's folders;
     a state root elsewhere (`RELAY_STATE_DIR`) is named absolutely.
     """
-    state = state_dir(config, environ) / f"{stack_name}.tfstate"
+    state = state_dir(config, environ) / f"{paths.state_name(stack_name, home_region)}.tfstate"
     if state.is_relative_to(paths.PROJECT_ROOT):
         return os.path.relpath(state, paths.STACKS_DIR / stack_name)
     return str(state)
 
 
+def state_bucket(config: RelayConfig, region: str) -> tuple[str, str]:
+    """Bucket and region of the `s3` backend for a stack in `region`: a bucket named with `{region}` is each
+    stack's own region's (static stability: a target's state never lives in home); else `state.region`."""
+    state = config.state
+    if "{region}" in state.bucket:
+        return state.bucket.replace("{region}", region), region
+    return state.bucket, state.region or config.home_region
+
+
 class RelayStack(cdk.TerraformStack):
     """A stack with the configured backend and helpers for its region's provider and account."""
 
-    def __init__(self, scope: Construct, name: str, *, config: RelayConfig, region: str):
+    def __init__(self, scope: Construct, name: str, *, config: RelayConfig, region: str, follows_home: bool = False):
+        """`follows_home`: the stack lives in the home region, whichever that is (its state is per home region)."""
         super().__init__(scope, name)
         self.config = config
         self.region = region
@@ -51,12 +67,14 @@ class RelayStack(cdk.TerraformStack):
         self._providers: dict[str, aws.provider.AwsProvider] = {}
         self._log_bucket: SecureBucket | None = None
         state = config.state
+        home_region = region if follows_home else None
         if state.backend == "s3":
+            bucket, bucket_region = state_bucket(config, region)
             cdk.S3Backend(
                 self,
-                bucket=state.bucket,
-                key=f"{state.key_prefix}/{config.environment}/{name}.tfstate",
-                region=state.region or config.home_region,
+                bucket=bucket,
+                key=f"{state.key_prefix}/{config.environment}/{paths.state_name(name, home_region)}.tfstate",
+                region=bucket_region,
                 encrypt=True,
             )
             # S3-native state locking (Terraform >= 1.10); cdktf 0.21's S3Backend predates the option.
@@ -64,7 +82,7 @@ class RelayStack(cdk.TerraformStack):
             if state.kms_key_id:
                 self.add_override("terraform.backend.s3.kms_key_id", state.kms_key_id)
         else:
-            cdk.LocalBackend(self, path=local_state_path(config, name))
+            cdk.LocalBackend(self, path=local_state_path(config, name, home_region=home_region))
         self.provider = self.provider_for(region)
         self.account_id = aws.data_aws_caller_identity.DataAwsCallerIdentity(
             self, "account", provider=self.provider

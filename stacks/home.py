@@ -34,7 +34,7 @@ class HomeStack(RelayStack):
     def __init__(self, scope: Construct, *, config: RelayConfig, root: Path = PROJECT_ROOT):
         names = config.names
         region = config.home_region
-        super().__init__(scope, names.home_stack(), config=config, region=region)
+        super().__init__(scope, names.home_stack(), config=config, region=region, follows_home=True)
         provider = self.provider
         # CloudWatch Logs may encrypt the home region's build log groups with the key, and nothing else.
         log_groups = [names.log_group(region)] + [

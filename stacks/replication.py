@@ -24,7 +24,7 @@ class ReplicationStack(RelayStack):
     def __init__(self, scope: Construct, *, config: RelayConfig):
         names = config.names
         region = config.home_region
-        super().__init__(scope, names.replication_stack(), config=config, region=region)
+        super().__init__(scope, names.replication_stack(), config=config, region=region, follows_home=True)
         source_name = names.bucket("release", region)
         # Read, so that a missing home stack fails the plan with the bucket's name; the ARN in the policy
         # is computed, so that it reads as the exact bucket in a plan review.

@@ -19,6 +19,7 @@ from modules.cdk_seam import Construct
 from modules.observability import EventForwarding, ForwardingProps, home_bus_arn
 from modules.pipeline_common import StackDeploy, deploy_role
 from modules.regional_pipeline import RegionalPipeline, RegionalPipelineProps
+from modules.release_select import ReleaseSelectProps
 from modules.trigger import CloudTrailTrigger, CloudTrailTriggerProps, EventBridgeTrigger, TriggerProps
 from stacks.base import RelayStack
 
@@ -40,6 +41,9 @@ APPLICATION_PARAMETERS = {
 }
 """Parameters of the application tier's template and the platform parameter (under the platform prefix) each
 reads: CloudFormation resolves them in the region at deploy time, so the pipeline holds names only."""
+
+SELECT_BUILDSPEC = Path("buildspec") / "select-release.yml"
+"""Buildspec of a bespoke region's Select stage (deploy the newest release present in the region)."""
 
 
 def application_parameters(config: RelayConfig) -> dict[str, str]:
@@ -174,8 +178,11 @@ class TargetStack(RelayStack):
         trail_arn = self.trail_arn()
         # The trigger's trail logs the release writes in `cloudtrail` mode; elsewhere an audit trail may.
         audited = mode is not TriggerMode.CLOUDTRAIL and config.audit_mode == "cloudtrail"
+        # CloudWatch Logs may encrypt the Select project's log group with the key.
+        select_logs = f"arn:{self.partition}:logs:{region}:{account}:log-group:{names.select_log_group(region)}"
         self.key = self.region_key(
-            cloudtrail_trail_arn=trail_arn if mode is TriggerMode.CLOUDTRAIL or audited else None
+            log_group_arns=(select_logs,),
+            cloudtrail_trail_arn=trail_arn if mode is TriggerMode.CLOUDTRAIL or audited else None,
         )
         self.audit = self.audit_trail(self.key) if audited else None
         # In `eventbridge` mode the bucket's own notifications are the event source; a trail needs none.
@@ -190,18 +197,28 @@ class TargetStack(RelayStack):
             "artifact-bucket",
             self.key.arn,
             names.pipeline("deploy", region),
-            writers=(self.role_arn("pipeline", region),),
+            # the Select build's role uploads its output artifact (the newest release)
+            writers=(self.role_arn("pipeline", region), self.role_arn("select", region)),
         )
         deploy = config.deploy
+        common = self.pipeline_props("deploy", self.key.arn, self.release_bucket, self.artifact_bucket)
         self.pipeline = RegionalPipeline(
             self,
             "pipeline",
             props=RegionalPipelineProps(
-                common=self.pipeline_props("deploy", self.key.arn, self.release_bucket, self.artifact_bucket),
+                common=common,
                 deploy_role_name=names.role("deploy", region),
                 deploy=stack_deploy(config, region, self.deploy_boundary_arn(region)),
                 deploy_statements=self.deploy_statements(region, root),
                 permissions_boundary_arn=self.deploy_boundary(region),
+                select=ReleaseSelectProps(
+                    common=common,
+                    project_name=names.select_project(region),
+                    log_group_name=names.select_log_group(region),
+                    role_name=names.role("select", region),
+                    stack_name=deploy.stack_name,
+                    buildspec=(root / SELECT_BUILDSPEC).read_text(),
+                ),
             ),
             provider=provider,
         )

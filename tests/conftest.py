@@ -152,7 +152,12 @@ def hardened() -> Synthesized:
         "prod",
         audit={"release_writes": "cloudtrail"},
         keys={"administrators": ["arn:aws:iam::111122223333:role/platform-admin"]},
-        state={"kms_key_id": "arn:aws:kms:eu-west-1:111122223333:alias/terraform-state"},
+        # one state bucket, out of the home region, encrypted with its region's key
+        state={
+            "bucket": "example-org-terraform-state",
+            "region": "eu-central-1",
+            "kms_key_id": "arn:aws:kms:eu-central-1:111122223333:alias/terraform-state",
+        },
         deploy={"permissions_boundary_arn": "arn:aws:iam::111122223333:policy/platform-boundary"},
         observability={"enabled": False},
         governance={"config": {"recorder": "existing"}, "security_hub": {"enabled": False}},

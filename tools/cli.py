@@ -44,7 +44,11 @@ VERBS = (
     Verb(
         "demo", "deploy every stack to the emulator, git push a release and follow it into every region", "tools.demo"
     ),
-    Verb("emulator", "the local emulator: start, stop, status, logs, wait, clean, repo", "localstack/emulator.py"),
+    Verb(
+        "emulator",
+        "the local emulator: start, stop, status, logs, wait, clean, repo, region, faults",
+        "localstack/emulator.py",
+    ),
     Verb("synth", "validate the configuration and synthesize every stack into cdktf.out/", "main.py"),
     Verb(
         "deploy",
@@ -77,6 +81,11 @@ VERBS = (
         "app-bench",
         "time a release reaching every application region, and DNS failover to the standby region (p50/p95)",
         "tools.app_bench",
+    ),
+    Verb(
+        "drill",
+        "disaster drills on the emulator: a region down, a home promoted and failed back, releases in order, restarts",
+        "tools.drill",
     ),
     Verb(
         "secrets",

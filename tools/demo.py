@@ -305,7 +305,7 @@ def follow_bespoke(
     if not execution.ok:
         return
     report.run(
-        f"{prefix}: pipeline (S3 source, CloudFormation deploy)",
+        f"{prefix}: pipeline (S3 source, Select build, CloudFormation deploy)",
         lambda: wait_for(
             f"the execution in {region} to finish",
             lambda: finished(release.execution_status(region, execution.value["pipelineExecutionId"])),

@@ -12,16 +12,18 @@ stops in seconds, before npm or synthesis start.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from config.paths import PROJECT_ROOT
+from config.paths import PROJECT_ROOT, state_name, terraform_state_dir
 from tools import terraform
 
 if TYPE_CHECKING:
@@ -123,6 +125,75 @@ def cli_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def adopt_legacy_state(config: RelayConfig | None = None) -> list[Path]:
+    """Local backend: rename the state files of the stacks that follow the home region from `<stack>.tfstate`
+    (before they were kept per home region) to `<stack>.<home>.tfstate`, once; return the new paths."""
+    from config import load_config
+
+    config = config or load_config()
+    if config.state.backend != "local":
+        return []
+    folder = terraform_state_dir("emulator" if config.emulator.enabled else "aws", config.environment)
+    adopted = []
+    for stack in (config.names.home_stack(), config.names.replication_stack()):
+        legacy = folder / f"{stack}.tfstate"
+        current = folder / f"{state_name(stack, config.home_region)}.tfstate"
+        if legacy.is_file() and not current.exists():
+            legacy.rename(current)
+            adopted.append(current)
+    return adopted
+
+
+def emulator_state(endpoint: str) -> dict | None:
+    """The emulator's persistence report (`GET /_relay/persistence`), or None when it does not answer one."""
+    try:
+        with urllib.request.urlopen(endpoint.rstrip("/") + "/_relay/persistence", timeout=5) as response:  # noqa: S310 - the configured emulator endpoint
+            return json.loads(response.read())
+    except (OSError, ValueError):
+        return None
+
+
+def follow_emulator(config: RelayConfig | None = None) -> Path | None:
+    """Keep the emulator environment's Terraform state in step with what the emulator holds.
+
+    The emulator names its state with an instance id that survives a stop / start and changes when its
+    state starts afresh (`relay emulator clean`, a snapshot it could not read; at every start with
+    `RELAY_EMULATOR_PERSIST=0`). The id is recorded beside the Terraform state; when the emulator answers
+    another one (or a state without a recorded id meets an emulator whose state is fresh), every resource in
+    that state is gone, so the state files are moved aside (into `lost-<old id>/`, returned) and the next
+    deploy creates everything again instead of planning against resources that no longer exist. What a
+    restart could not keep of a service the emulator lists (`relay emulator status`); Terraform's refresh
+    finds those resources missing and creates them again."""
+    from config import load_config
+
+    config = config or load_config()
+    if not config.emulator.enabled or config.state.backend != "local":
+        return None
+    report = emulator_state(config.emulator.endpoint)
+    if not report or not report.get("instance"):
+        return None
+    folder = terraform_state_dir("emulator", config.environment)
+    marker = folder / ".emulator-instance"
+    recorded = marker.read_text().strip() if marker.is_file() else None
+    moved = None
+    stale = recorded != report["instance"] if recorded else bool(report.get("fresh"))
+    if stale:
+        states = sorted(folder.glob("*.tfstate*"))
+        if states:
+            moved = folder / f"lost-{recorded or 'unrecorded'}"
+            moved.mkdir(parents=True, exist_ok=True)
+            for state in states:
+                state.rename(moved / state.name)
+            print(
+                f"relay: the emulator at {config.emulator.endpoint} started with fresh state (instance "
+                f"{report['instance']}, was {recorded or 'not recorded'}); its Terraform state moved to {moved}",
+                file=sys.stderr,
+            )
+    folder.mkdir(parents=True, exist_ok=True)
+    marker.write_text(report["instance"] + "\n")
+    return moved
+
+
 def cdktf(
     verb: str,
     stacks: list[str] | None = None,
@@ -133,7 +204,8 @@ def cdktf(
     synth: bool = True,
     ignore_missing: bool | None = None,
 ) -> str:
-    """Run `cdktf <verb> <stacks> --auto-approve`, streaming lines to `on_line`; return the output.
+    """Run `cdktf <verb> <stacks> --auto-approve` (`diff`: one stack's plan, nothing applied), streaming lines
+    to `on_line`; return the output.
 
     `synth=False` reuses cdktf.out from the previous run (synthesis takes ~17 s, jsii start-up).
     `ignore_missing` (default: when `stacks` are named) deploys them without the stacks they depend on; name
@@ -141,20 +213,24 @@ def cdktf(
     that holds every dependency of its stacks needs no such flag.
     Raises TerraformError, before anything starts, when Terraform cannot install its provider.
     """
-    if verb not in ("deploy", "destroy"):
-        raise DeployError(f"unknown verb {verb!r}; allowed: deploy, destroy")
+    if verb not in ("deploy", "destroy", "diff"):
+        raise DeployError(f"unknown verb {verb!r}; allowed: deploy, destroy, diff")
     source = terraform.preflight()
+    adopt_legacy_state()
+    follow_emulator()
     env = env or cli_environment()
     # Stacks deploy side by side: their inits must find the provider in the cache, not fill it together.
     terraform.warm_plugin_cache(env)
-    args = [str(ensure_cli()), verb, *(stacks or ["*"]), "--auto-approve", f"--parallelism={parallelism}"]
+    args = [str(ensure_cli()), verb, *(stacks or ["*"])]
+    if verb != "diff":
+        args += ["--auto-approve", f"--parallelism={parallelism}"]
     if not synth:
         args.append("--skip-synth")
     if not source.needs_registry:
         # `terraform providers lock` asks the registry for checksums whatever the CLI configuration says,
         # and the provider comes from elsewhere here; init already recorded its checksums in the lock file.
         args.append("--skip-provider-lock")
-    if stacks and ignore_missing is not False:
+    if stacks and ignore_missing is not False and verb != "diff":
         # One target region is deployed or destroyed on its own, without the stacks around it.
         args.append("--ignore-missing-stack-dependencies")
     process = subprocess.Popen(

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,7 +124,9 @@ class Release:
             Body=body,
             ServerSideEncryption="aws:kms",
             SSEKMSKeyId=key_arn,
-            Metadata={"source-revision": "manual"},
+            # the release id a bespoke region's Select action orders releases by (buildspec/release.yml stamps
+            # the same: its publish time in epoch milliseconds)
+            Metadata={"source-revision": "manual", "relay-release-seq": str(time.time_ns() // 1_000_000)},
         )
         return response["VersionId"]
 

@@ -363,6 +363,10 @@ def _execution_commit(summary: dict) -> str | None:
     return (revisions[0].get("revisionId") if revisions else None) or trigger_commit(summary.get("trigger") or {})
 
 
+RELEASE_VERSION_TAG = "relay:release-version"
+"""The stack tag a bespoke region's Select action records the deployed release's version id in."""
+
+
 class Gatherer:
     """The read calls for one environment; each region's run side by side."""
 
@@ -430,19 +434,28 @@ class Gatherer:
 
     # targets
 
-    def stack_status(self, region: str) -> str:
+    def stack(self, region: str) -> dict:
+        """The deployed stack (DescribeStacks), or `{}` when it does not exist."""
         client = self.clients("cloudformation", region)
         try:
             stacks = client.describe_stacks(StackName=self.config.deploy.stack_name)["Stacks"]
         except ClientError as error:
             if "does not exist" in str(error):
-                return "missing"
+                return {}
             raise
-        return stacks[0]["StackStatus"] if stacks else "missing"
+        return stacks[0] if stacks else {}
+
+    def stack_status(self, region: str) -> str:
+        return self.stack(region).get("StackStatus", "missing")
 
     def bespoke(self, region: str, release_of: Callable[[], Release | None]) -> Facts:
-        """A bespoke region: its replica, its own pipeline's executions (S3 source: the version id), its stack."""
-        stack = self.stack_status(region)
+        """A bespoke region: its replica, its own pipeline's executions (S3 source: the version id), its stack.
+
+        The release a succeeded run deployed is the one its Select action chose, which the stack's tags record
+        (an execution started by a late, older replica deploys the newest release there is)."""
+        described = self.stack(region)
+        stack = described.get("StackStatus", "missing")
+        tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
         client = self.clients("codepipeline", region)
         executions = client.list_pipeline_executions(pipelineName=self.names.pipeline("deploy", region))[
             "pipelineExecutionSummaries"
@@ -463,7 +476,10 @@ class Gatherer:
         else:
             replication = release.replication or "PENDING"
         runs = [self._version_run(e) for e in executions]
-        deployed = next((self._with_commit(r) for r in runs if r.status == "Succeeded"), None)
+        deployed = next((r for r in runs if r.status == "Succeeded"), None)
+        if deployed is not None and tags.get(RELEASE_VERSION_TAG):
+            deployed = replace(deployed, version_id=tags[RELEASE_VERSION_TAG])
+        deployed = self._with_commit(deployed) if deployed else None
         return Facts(
             region,
             "target",

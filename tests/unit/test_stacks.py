@@ -12,11 +12,11 @@ import re
 
 import pytest
 
-from config import paths
+from config import ConfigError, load_config, paths
 from config.deploy_policy import READ_VERBS
 from config.paths import PROJECT_ROOT, STACKS_DIR
 from modules.cdk_seam import PROVIDER_VERSION, cdk
-from stacks.base import local_state_path
+from stacks.base import local_state_path, state_bucket
 from stacks.target import application_parameters
 
 # The shipped `local` environment delivers to four regions: two bespoke (one per trigger mode), one native
@@ -284,14 +284,14 @@ def test_target_pipeline_reads_the_replicated_object_without_polling(local, regi
 def test_target_pipeline_deploys_the_template_with_cloudformation_under_its_own_role(local, region):
     stack = local.stack(local.target(region))
     pipeline = one(resources(stack, "aws_codepipeline"))
-    deploy = pipeline["stage"][1]["action"][0]
+    deploy = pipeline["stage"][2]["action"][0]  # after Select (tests/unit/test_release_order.py)
     assert (deploy["category"], deploy["provider"]) == ("Deploy", "CloudFormation")
     configuration = deploy["configuration"]
     assert configuration["ActionMode"] == "CREATE_UPDATE"
     assert configuration["StackName"] == "relay-sample-app"
     # a region with the platform deploys the application tier (tests/unit/test_application_stacks.py)
     template = "app-tier.yaml" if region in local.config.application_regions else "template.yaml"
-    assert configuration["TemplatePath"] == f"SourceArtifact::{template}"
+    assert configuration["TemplatePath"] == f"ReleaseArtifact::{template}"
     assert configuration["RoleArn"] == ref(stack, "aws_iam_role", "arn", name=f"relay-local-deploy-{region}")
 
 
@@ -564,7 +564,8 @@ def test_emulator_mode_points_every_provider_at_the_emulator_with_test_credentia
             endpoints = provider["endpoints"][0]
             assert set(endpoints.values()) == {"http://127.0.0.1:4566"}
             assert {"s3", "codepipeline", "events", "iam", "kms", "sts"} <= set(endpoints)
-        assert stack["terraform"]["backend"]["local"]["path"] == local_state_path(local.config, name)
+        home = local.config.home_region if name in follows_home(local.config) else None
+        assert stack["terraform"]["backend"]["local"]["path"] == local_state_path(local.config, name, home_region=home)
 
 
 def test_aws_mode_has_no_emulator_settings_and_uses_the_s3_backend_with_locking(prod):
@@ -580,7 +581,11 @@ def test_aws_mode_has_no_emulator_settings_and_uses_the_s3_backend_with_locking(
             } & set(provider)
             assert provider["default_tags"][0]["tags"] == {"app": "relay", "environment": "prod", "project": "relay"}
         backend = stack["terraform"]["backend"]["s3"]
-        assert backend["key"] == f"relay/prod/{name}.tfstate"
+        per_home = f".{prod.config.home_region}" if name in follows_home(prod.config) else ""
+        assert backend["key"] == f"relay/prod/{name}{per_home}.tfstate"
+        # each stack's state in its own region's bucket: nothing of a target depends on home, its state included
+        region = stack["provider"]["aws"][0]["region"]
+        assert (backend["bucket"], backend["region"]) == (f"example-org-terraform-state-{region}", region)
         assert backend["use_lockfile"] is True and backend["encrypt"] is True
         assert all(b["bucket"].startswith("example-org-relay-prod-") for b in resources(stack, "aws_s3_bucket"))
 
@@ -600,14 +605,43 @@ STATE_PATHS = [
 ]
 
 
+def follows_home(config) -> set[str]:
+    """The stacks that live in whatever region is home: one state per home region."""
+    return {config.names.home_stack(), config.names.replication_stack()}
+
+
 @pytest.mark.parametrize(("environ", "expected"), STATE_PATHS)
 def test_local_state_lives_under_relay_state_dir_as_seen_from_the_stack_directory(local, environ, expected):
-    stack = local.home
+    stack = local.target("eu-south-2")
     path = local_state_path(local.config, stack, environ)
     assert path == expected.format(stack=stack)
     # Terraform runs in cdktf.out/stacks/<stack>; the path must land in the state root from there.
     landed = (STACKS_DIR / stack / path).resolve()
     assert landed == paths.terraform_state_dir("emulator", "local", environ).resolve() / f"{stack}.tfstate"
+
+
+def test_the_home_stacks_keep_one_state_per_home_region_so_a_promoted_home_starts_its_own(local):
+    for stack in follows_home(local.config):
+        path = local.stack(stack)["terraform"]["backend"]["local"]["path"]
+        assert path.endswith(f"/{stack}.eu-west-1.tfstate")
+    promoted = local.config.model_copy(update={"home_region": "eu-central-1"})
+    assert local_state_path(promoted, local.home, home_region="eu-central-1").endswith(
+        f"/{local.home}.eu-central-1.tfstate"
+    )
+
+
+def test_a_state_bucket_named_with_region_keeps_each_stack_in_its_own_region():
+    per_region = '{"state": {"bucket": "example-org-tf-{region}", "region": null}}'
+    config = load_config(environ={"RELAY_ENV": "prod", "RELAY_OVERRIDES": per_region})
+    assert state_bucket(config, "eu-south-2") == ("example-org-tf-eu-south-2", "eu-south-2")
+    assert state_bucket(config, "eu-west-1") == ("example-org-tf-eu-west-1", "eu-west-1")
+    with pytest.raises(ConfigError, match=r"omit region and kms_key_id"):
+        load_config(
+            environ={
+                "RELAY_ENV": "prod",
+                "RELAY_OVERRIDES": '{"state": {"bucket": "example-org-tf-{region}", "region": "eu-west-1"}}',
+            }
+        )
 
 
 # --- delivery strategies: native and remote regions ---------------------------------------------
@@ -836,7 +870,13 @@ def test_artifact_stores_are_written_only_by_their_pipelines_roles(local):
     cases = [
         (home, "relay-local-artifacts-eu-west-1", "relay-local-release-", ["pipeline-eu-west-1", "build-eu-west-1"]),
         (native, "relay-local-artifacts-eu-central-1", "relay-local-release-", ["pipeline-eu-west-1"]),
-        (bespoke, "relay-local-artifacts-eu-south-2", "relay-local-deploy-e", ["pipeline-eu-south-2"]),
+        # the Select build's role uploads the newest release as its output artifact
+        (
+            bespoke,
+            "relay-local-artifacts-eu-south-2",
+            "relay-local-deploy-e",
+            ["pipeline-eu-south-2", "select-eu-south-2"],
+        ),
     ]
     for stack, bucket, prefix, writers in cases:
         guard = guard_of(stack, bucket, "ArtifactWriteGuard")
@@ -966,9 +1006,9 @@ def test_key_administrators_administer_and_iam_policies_only_use_the_keys(harden
 
 def test_state_key_and_a_boundary_of_the_users_own(hardened):
     home = hardened.stack(hardened.home)
-    assert (
-        home["terraform"]["backend"]["s3"]["kms_key_id"] == "arn:aws:kms:eu-west-1:111122223333:alias/terraform-state"
-    )
+    backend = home["terraform"]["backend"]["s3"]
+    assert backend["kms_key_id"] == "arn:aws:kms:eu-central-1:111122223333:alias/terraform-state"
+    assert (backend["bucket"], backend["region"]) == ("example-org-terraform-state", "eu-central-1")
     assert not any(resources(s, "aws_iam_policy") for s in all_stacks(hardened))
     for stack in all_stacks(hardened):
         for role in resources(stack, "aws_iam_role"):

@@ -224,6 +224,7 @@ class FakeAWS:
         self.executions: dict[str, list[dict]] = {}
         self.actions: list[dict] = []
         self.stacks: dict[str, str] = {}
+        self.stack_tags: dict[str, dict[str, str]] = {}
         self.metrics: list[dict] = []
         self.calls: list[tuple[str, str, str]] = []
 
@@ -272,7 +273,8 @@ class FakeClient:
                 {"Error": {"Code": "ValidationError", "Message": f"Stack with id {StackName} does not exist"}},
                 "DescribeStacks",
             )
-        return {"Stacks": [{"StackName": StackName, "StackStatus": self.aws.stacks[self.region]}]}
+        tags = [{"Key": k, "Value": v} for k, v in self.aws.stack_tags.get(self.region, {}).items()]
+        return {"Stacks": [{"StackName": StackName, "StackStatus": self.aws.stacks[self.region], "Tags": tags}]}
 
     def put_metric_data(self, Namespace: str, MetricData: list[dict]) -> dict:
         self._call("PutMetricData")
@@ -362,6 +364,23 @@ def test_gathering_reads_every_region_and_finds_the_missed_one(deployment):
         "DescribeStacks",
     }
     assert aws.calls.count(("s3", config.home_region, "HeadObject")) == 2  # the latest, and v1 once
+
+
+def test_a_bespoke_region_runs_the_release_its_stack_is_tagged_with_not_the_one_that_started_its_run(deployment):
+    """The late replica of v1 started eu-south-2's last run; its Select action deployed v2 (the stack's tags)."""
+    config, aws, _ = deployment
+    pipeline = config.names.pipeline("deploy", "eu-south-2")
+    aws.executions[pipeline].insert(0, execution("eu-south-2-3", "Succeeded", "v1", 2))
+    fleet_ = status.fleet_status(config, aws, now=NOW)
+    assert fleet_.regions[1].state == "behind"  # untagged (a stack deployed before Select): the run's version
+    aws.stack_tags["eu-south-2"] = {"relay:release-version": "v2", "relay:release-seq": "2"}
+    region = status.fleet_status(config, aws, now=NOW).regions[1]
+    assert region.state == "current"
+    assert (region.deployed.execution_id, region.deployed.version_id, region.deployed.commit) == (
+        "eu-south-2-3",
+        "v2",
+        "c2",
+    )
 
 
 def test_the_replica_missing_is_replication_pending(deployment):

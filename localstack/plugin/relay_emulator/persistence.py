@@ -46,6 +46,7 @@ import queue
 import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from botocore.client import BaseClient
@@ -1057,10 +1058,22 @@ def shutdown() -> None:
 # --------------------------------------------------------------------------- route
 
 
+PROCESS_INSTANCE = f"unpersisted-{uuid.uuid4().hex[:12]}"
+"""The instance id of an emulator that keeps nothing: its state is fresh at every start, so a new id each time."""
+
+
 def document() -> dict:
     st = STATE
     if st.folder is None:
-        return {"enabled": False, "instance": None, "restored": [], "lost": [], "saved_at": None, "journal_replayed": 0}
+        return {
+            "enabled": False,
+            "fresh": True,
+            "instance": PROCESS_INSTANCE,
+            "restored": [],
+            "lost": [],
+            "saved_at": None,
+            "journal_replayed": 0,
+        }
     manifest = st.manifest or {}
     return {
         "enabled": True,
