@@ -327,33 +327,23 @@ class HomeObservability(Construct):
 
 def _topic_policy(topic_arn: str, props: HomeObservabilityProps, rule_arns: list[str], alarm_arns: list[str]) -> str:
     """EventBridge may publish for the failure rules, CloudWatch for the alarms, both for this account only."""
-    statements = [
-        {
-            "Sid": "FailureRules",
+
+    def publish(sid: str, service: str, sources: list[str]) -> dict:
+        return {
+            "Sid": sid,
             "Effect": "Allow",
-            "Principal": {"Service": "events.amazonaws.com"},
+            "Principal": {"Service": service},
             "Action": "sns:Publish",
             "Resource": topic_arn,
             "Condition": {
                 "StringEquals": {"aws:SourceAccount": props.account_id},
-                "ArnEquals": {"aws:SourceArn": rule_arns},
+                "ArnEquals": {"aws:SourceArn": sources},
             },
         }
-    ]
+
+    statements = [publish("FailureRules", "events.amazonaws.com", rule_arns)]
     if alarm_arns:
-        statements.append(
-            {
-                "Sid": "Alarms",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                "Action": "sns:Publish",
-                "Resource": topic_arn,
-                "Condition": {
-                    "StringEquals": {"aws:SourceAccount": props.account_id},
-                    "ArnEquals": {"aws:SourceArn": alarm_arns},
-                },
-            }
-        )
+        statements.append(publish("Alarms", "cloudwatch.amazonaws.com", alarm_arns))
     statements.append(
         {
             "Sid": "TlsOnly",

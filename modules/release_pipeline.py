@@ -8,7 +8,15 @@ from dataclasses import dataclass
 
 from modules import iam
 from modules.cdk_seam import Construct, aws
-from modules.pipeline_common import HomeDeployment, PipelineProps, pipeline_build_project, use_key, v2_pipeline
+from modules.pipeline_common import (
+    HomeDeployment,
+    PipelineProps,
+    build_arns,
+    pipeline_build_project,
+    use_key,
+    v2_pipeline,
+    write_logs,
+)
 
 cp = aws.codepipeline
 
@@ -60,9 +68,8 @@ class ReleasePipeline(Construct):
         super().__init__(scope, id)
         p, c = props, props.common
         arn = f"arn:{c.partition}"
-        self.project_arn = f"{arn}:codebuild:{c.region}:{c.account_id}:project/{p.project_name}"
         self.pipeline_arn = f"{arn}:codepipeline:{c.region}:{c.account_id}:{c.pipeline_name}"
-        log_group_arn = f"{arn}:logs:{c.region}:{c.account_id}:log-group:{p.log_group_name}"
+        self.project_arn, log_group_arn = build_arns(c, p.project_name, p.log_group_name)
         repository_arn = f"{arn}:codecommit:{c.region}:{c.account_id}:{p.repository}"
         artifacts = f"{c.artifact_bucket_arn}/*"
 
@@ -74,7 +81,7 @@ class ReleasePipeline(Construct):
             source_account=c.account_id,
             description="CodeBuild: zip the source and publish the release object",
             statements=[
-                iam.allow("WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),
+                write_logs(log_group_arn),
                 iam.allow("ReadSourceArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [artifacts]),
                 iam.allow("PublishRelease", ["s3:PutObject"], [f"{c.release_bucket_arn}/{c.release_object_key}"]),
                 use_key("UseKey", [c.kms_key_arn], c.region, "s3", "codebuild"),

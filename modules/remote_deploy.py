@@ -21,6 +21,7 @@ from modules.pipeline_common import (
     pass_role,
     pipeline_build_project,
     use_key,
+    write_logs,
 )
 
 cp = aws.codepipeline
@@ -113,7 +114,7 @@ class RemoteDeploy(Construct):
             source_account=account,
             description=f"CodeBuild: deploy the release to stack {stack} in {target}",
             statements=[
-                iam.allow("WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),
+                write_logs(log_group_arn),
                 iam.allow("ReadRelease", ["s3:GetObject", "s3:GetObjectVersion"], [f"{p.artifact_bucket_arn}/*"]),
                 use_key("UseKey", [p.kms_key_arn], home, "s3", "codebuild"),
                 iam.allow("DeployStack", [*CHANGE_SET_ACTIONS, *STACK_ACTIONS], [stack_arn]),

@@ -8,6 +8,8 @@ that answer "not there yet" with an AWS error pass `retry_on=NOT_YET`.
 from __future__ import annotations
 
 import json
+import random
+import socket
 
 import boto3
 import emulator as launcher
@@ -66,9 +68,9 @@ def wait_started(cp, name: str, timeout: float = 30) -> dict:
     return summaries[0]
 
 
-def replicate_everything(source: str, destination: str, role: str, region: str = HOME) -> None:
-    """One rule replicating every new object of `source` (in `region`) to `destination`."""
-    rule = {
+def replicate_all_rule(destination: str) -> dict:
+    """A replication rule copying every new object (no delete markers) to the bucket `destination`."""
+    return {
         "ID": "all",
         "Status": "Enabled",
         "Priority": 1,
@@ -76,7 +78,12 @@ def replicate_everything(source: str, destination: str, role: str, region: str =
         "DeleteMarkerReplication": {"Status": "Disabled"},
         "Destination": {"Bucket": f"arn:aws:s3:::{destination}"},
     }
-    client("s3", region).put_bucket_replication(Bucket=source, ReplicationConfiguration={"Role": role, "Rules": [rule]})
+
+
+def replicate_everything(source: str, destination: str, role: str, region: str = HOME) -> None:
+    """One rule replicating every new object of `source` (in `region`) to `destination`."""
+    rules = [replicate_all_rule(destination)]
+    client("s3", region).put_bucket_replication(Bucket=source, ReplicationConfiguration={"Role": role, "Rules": rules})
 
 
 def network(res, region: str, octet: int, group: str) -> dict:
@@ -188,6 +195,23 @@ class Resources:
                 pass
 
 
+def cfn_deploy_stage(stack: str, role: str, region: str | None = None) -> dict:
+    """A pipeline's Deploy stage: one CloudFormation CREATE_UPDATE of `SourceArtifact::template.yaml` as `role`,
+    in `region` when given (a cross-region action)."""
+    action = {
+        "name": "Deploy",
+        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CloudFormation", "version": "1"},
+        "configuration": {
+            "ActionMode": "CREATE_UPDATE",
+            "StackName": stack,
+            "TemplatePath": "SourceArtifact::template.yaml",
+            "RoleArn": role,
+        },
+        "inputArtifacts": [{"name": "SourceArtifact"}],
+    }
+    return {"name": "Deploy", "actions": [{**action, "region": region} if region else action]}
+
+
 def s3_source_stage(bucket: str, key: str) -> dict:
     """A pipeline's Source stage: one S3 source action (no polling) on `bucket`/`key`, output `SourceArtifact`."""
     return {
@@ -214,3 +238,16 @@ Resources:
       Value: {value}
 """
 """A CloudFormation template of one SSM parameter (`.format(name=..., value=...)`)."""
+
+
+def free_port() -> int:
+    """A free port below the kernel's ephemeral range, which client connections (of this suite, or of any
+    program on the machine) take their local ports from between the check here and an emulator's bind."""
+    while True:
+        port = random.randrange(20000, 32768)  # noqa: S311 - spreads test ports, protects nothing
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port

@@ -12,7 +12,16 @@ import zipfile
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_helpers import ACCOUNT, HOME, SSM_PARAMETER_TEMPLATE, TARGET_A, client, s3_source_stage, wait_execution
+from emulator_helpers import (
+    ACCOUNT,
+    HOME,
+    SSM_PARAMETER_TEMPLATE,
+    TARGET_A,
+    cfn_deploy_stage,
+    client,
+    s3_source_stage,
+    wait_execution,
+)
 
 from tools.wait import wait_for
 
@@ -119,28 +128,7 @@ def _pipeline(res, name: str, stack: str) -> tuple[str, dict]:
         "artifactStores": stores,
         "stages": [
             s3_source_stage(source, "release.zip"),
-            {
-                "name": "Deploy",
-                "actions": [
-                    {
-                        "name": "Deploy",
-                        "region": ACTION_REGION,
-                        "actionTypeId": {
-                            "category": "Deploy",
-                            "owner": "AWS",
-                            "provider": "CloudFormation",
-                            "version": "1",
-                        },
-                        "configuration": {
-                            "ActionMode": "CREATE_UPDATE",
-                            "StackName": stack,
-                            "TemplatePath": "SourceArtifact::template.yaml",
-                            "RoleArn": role,
-                        },
-                        "inputArtifacts": [{"name": "SourceArtifact"}],
-                    }
-                ],
-            },
+            cfn_deploy_stage(stack, role, ACTION_REGION),
         ],
     }
     cp = client("codepipeline", TARGET_A)

@@ -21,6 +21,7 @@ from emulator_helpers import (
     HOME,
     NOT_YET,
     TARGET_A,
+    cfn_deploy_stage,
     client,
     replicate_everything,
     s3_source_stage,
@@ -264,43 +265,8 @@ def test_cross_region_action_into_a_down_region_fails_with_service_unavailable(f
             DOWN: {"type": "S3", "location": down_store},
         },
         "stages": [
-            {
-                "name": "Source",
-                "actions": [
-                    {
-                        "name": "Source",
-                        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
-                        "configuration": {
-                            "S3Bucket": source,
-                            "S3ObjectKey": "release.zip",
-                            "PollForSourceChanges": "false",
-                        },
-                        "outputArtifacts": [{"name": "SourceArtifact"}],
-                    }
-                ],
-            },
-            {
-                "name": "Deploy",
-                "actions": [
-                    {
-                        "name": "Deploy",
-                        "region": DOWN,
-                        "actionTypeId": {
-                            "category": "Deploy",
-                            "owner": "AWS",
-                            "provider": "CloudFormation",
-                            "version": "1",
-                        },
-                        "configuration": {
-                            "ActionMode": "CREATE_UPDATE",
-                            "StackName": res.name("stack"),
-                            "TemplatePath": "SourceArtifact::template.yaml",
-                            "RoleArn": res.role("cloudformation"),
-                        },
-                        "inputArtifacts": [{"name": "SourceArtifact"}],
-                    }
-                ],
-            },
+            s3_source_stage(source, "release.zip"),
+            cfn_deploy_stage(res.name("stack"), res.role("cloudformation"), DOWN),
         ],
     }
     cp = client("codepipeline", HOME)

@@ -9,9 +9,7 @@ import hashlib
 import http.server
 import importlib.util
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +21,7 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.config import Config
+from emulator_helpers import free_port
 
 LAUNCHER = Path(__file__).resolve().parent.parent / "emulator.py"
 _spec = importlib.util.spec_from_file_location("relay_emulator_launcher", LAUNCHER)
@@ -41,19 +40,6 @@ FOREIGN_ROOTS = (
 def run(*args, **env):
     full_env = dict(os.environ, **env)
     return subprocess.run([sys.executable, str(LAUNCHER), *args], capture_output=True, text=True, env=full_env)
-
-
-def free_port() -> int:
-    """A free port below the kernel's ephemeral range, which client connections (of this suite, or of any
-    program on the machine) take their local ports from between the check here and an emulator's bind."""
-    while True:
-        port = random.randrange(20000, 32768)  # noqa: S311 - spreads test ports, protects nothing
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
 
 
 # --------------------------------------------------------------------------- command line

@@ -14,9 +14,7 @@ import importlib.util
 import io
 import json
 import os
-import random
 import signal
-import socket
 import threading
 import urllib.request
 import uuid
@@ -27,6 +25,13 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from emulator_helpers import (
+    SSM_PARAMETER_TEMPLATE,
+    cfn_deploy_stage,
+    free_port,
+    replicate_all_rule,
+    s3_source_stage,
+)
 
 from tools.wait import wait_for
 
@@ -36,16 +41,6 @@ launcher = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(launcher)
 
 HOME, TARGET = "eu-west-1", "eu-south-2"
-TEMPLATE = """
-AWSTemplateFormatVersion: '2010-09-09'
-Resources:
-  Param:
-    Type: AWS::SSM::Parameter
-    Properties:
-      Name: {name}
-      Type: String
-      Value: deployed
-"""
 
 SLOW_BUILDSPEC = "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 300\n"
 BUILD_ENVIRONMENT = {
@@ -55,17 +50,6 @@ BUILD_ENVIRONMENT = {
 }
 
 
-def _free_port() -> int:
-    while True:
-        port = random.randrange(20000, 32768)  # noqa: S311 - spreads test ports, protects nothing
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-
-
 class Own:
     """An emulator of its own state dir and port, with clients for it."""
 
@@ -73,7 +57,7 @@ class Own:
         venv = os.environ.get("RELAY_EMULATOR_VENV") or str(launcher.emulator_dir() / "venv")
         self.environ = {**os.environ, "RELAY_STATE_DIR": str(state_dir), "RELAY_EMULATOR_VENV": venv}
         self.environ.pop("RELAY_EMULATOR_PERSIST", None)
-        self.emulator = launcher.Emulator(_free_port(), environ=self.environ, echo=False)
+        self.emulator = launcher.Emulator(free_port(), environ=self.environ, echo=False)
         self.endpoint = self.emulator.endpoint
         self.config = Config(retries={"max_attempts": 2}, s3={"addressing_style": "path"}, max_pool_connections=32)
 
@@ -123,16 +107,8 @@ def _replicated_pair(own: Own, uid: str) -> tuple[str, str]:
         s3 = own.client("s3", region)
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    rule = {
-        "ID": "all",
-        "Status": "Enabled",
-        "Priority": 1,
-        "Filter": {},
-        "DeleteMarkerReplication": {"Status": "Disabled"},
-        "Destination": {"Bucket": f"arn:aws:s3:::{dst}"},
-    }
     own.client("s3").put_bucket_replication(
-        Bucket=src, ReplicationConfiguration={"Role": _role(own, f"repl-{uid}"), "Rules": [rule]}
+        Bucket=src, ReplicationConfiguration={"Role": _role(own, f"repl-{uid}"), "Rules": [replicate_all_rule(dst)]}
     )
     return src, dst
 
@@ -161,9 +137,10 @@ def _pipeline(own: Own, uid: str) -> tuple[str, str, str]:
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": TARGET})
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     param, stack, name = f"/persist/{uid}", f"stack-{uid}", f"pipe-{uid}"
-    s3.put_object(Bucket=source, Key="release.zip", Body=_zip(TEMPLATE.format(name=param)))
+    s3.put_object(
+        Bucket=source, Key="release.zip", Body=_zip(SSM_PARAMETER_TEMPLATE.format(name=param, value="deployed"))
+    )
     role = _role(own, f"cp-{uid}")
-    action = {"category": "Deploy", "owner": "AWS", "provider": "CloudFormation", "version": "1"}
     cp.create_pipeline(
         pipeline={
             "name": name,
@@ -171,37 +148,8 @@ def _pipeline(own: Own, uid: str) -> tuple[str, str, str]:
             "pipelineType": "V2",
             "artifactStore": {"type": "S3", "location": artifacts},
             "stages": [
-                {
-                    "name": "Source",
-                    "actions": [
-                        {
-                            "name": "Source",
-                            "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
-                            "configuration": {
-                                "S3Bucket": source,
-                                "S3ObjectKey": "release.zip",
-                                "PollForSourceChanges": "false",
-                            },
-                            "outputArtifacts": [{"name": "SourceArtifact"}],
-                        }
-                    ],
-                },
-                {
-                    "name": "Deploy",
-                    "actions": [
-                        {
-                            "name": "Deploy",
-                            "actionTypeId": action,
-                            "configuration": {
-                                "ActionMode": "CREATE_UPDATE",
-                                "StackName": stack,
-                                "TemplatePath": "SourceArtifact::template.yaml",
-                                "RoleArn": role,
-                            },
-                            "inputArtifacts": [{"name": "SourceArtifact"}],
-                        }
-                    ],
-                },
+                s3_source_stage(source, "release.zip"),
+                cfn_deploy_stage(stack, role),
             ],
         }
     )
@@ -345,10 +293,10 @@ def test_kill_9_during_a_burst_loses_no_acknowledged_object_and_replication_resu
 
 
 def test_persistence_off_and_clean(tmp_path):
-    off = launcher.Emulator(_free_port(), environ={"RELAY_STATE_DIR": str(tmp_path), "RELAY_EMULATOR_PERSIST": "0"})
+    off = launcher.Emulator(free_port(), environ={"RELAY_STATE_DIR": str(tmp_path), "RELAY_EMULATOR_PERSIST": "0"})
     assert not off.persist()
     assert "persistence off" in off.persistence_summary()
-    on = launcher.Emulator(_free_port(), environ={"RELAY_STATE_DIR": str(tmp_path)})
+    on = launcher.Emulator(free_port(), environ={"RELAY_STATE_DIR": str(tmp_path)})
     assert on.launch_environment()["RELAY_EMULATOR_PERSISTENCE_DIR"] == str(tmp_path / "emulator" / "persistence")
     on.persistence.mkdir(parents=True)
     (on.persistence / "manifest.json").write_text("{}")
