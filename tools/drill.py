@@ -449,6 +449,7 @@ def main(argv: list[str] | None = None, *, prog: str = "relay drill") -> int:
     parser.add_argument("--port", type=int, default=PORT, help=f"the drills' own emulator port (default {PORT})")
     parser.add_argument("--keep", action="store_true", help="leave the emulator and the stacks up afterwards")
     options = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # progress as it happens, also into a CI log
     # the drills' own state (Terraform state, emulator data) beside the main one; the emulator's venv is shared
     os.environ.setdefault("RELAY_EMULATOR_VENV", str(paths.emulator_dir() / "venv"))
     os.environ["RELAY_STATE_DIR"] = str(paths.state_root() / "drill")

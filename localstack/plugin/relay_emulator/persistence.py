@@ -961,6 +961,7 @@ def restore() -> None:
         if "s3" in st.restored or files.segments(st.folder):
             _restore_bodies_and_journal(manifest)
         _rebuild_events_safely()
+        _refresh_trails()
         _fail_in_flight()
     st.journal = files.Journal(st.folder, manifest.get("journal_from", 0))
     if fresh:
@@ -1026,10 +1027,21 @@ def _rebuild_events_safely() -> None:
         STATE.lost.append({"service": "events", "reason": f"rule and target services not rebuilt: {e}"})
 
 
+def _refresh_trails() -> None:
+    """The CloudTrail recorder keeps the logging trails it read at the last CloudTrail write: have it read the
+    restored ones (else a restored trail in `cloudtrail` trigger mode would record nothing)."""
+    if "cloudtrail" not in STATE.restored:
+        return
+    from relay_emulator import trail_events
+
+    trail_events.refresh()
+
+
 def _after_ready() -> None:
     from localstack.runtime import events
 
     events.infra_ready.wait()
+    _refresh_trails()  # again, in case the recorder was installed after the restore
     try:
         STATE.requeued = _requeue_pending()
         if STATE.requeued:
