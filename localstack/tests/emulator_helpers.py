@@ -195,9 +195,9 @@ class Resources:
                 pass
 
 
-def cfn_deploy_stage(stack: str, role: str, region: str | None = None) -> dict:
-    """A pipeline's Deploy stage: one CloudFormation CREATE_UPDATE of `SourceArtifact::template.yaml` as `role`,
-    in `region` when given (a cross-region action)."""
+def cfn_deploy_action(stack: str, role: str, region: str | None = None, **configuration: str) -> dict:
+    """A CloudFormation CREATE_UPDATE action of `SourceArtifact::template.yaml` as `role`, in `region` when given
+    (a cross-region action), with more `configuration` (e.g. ParameterOverrides)."""
     action = {
         "name": "Deploy",
         "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CloudFormation", "version": "1"},
@@ -206,10 +206,16 @@ def cfn_deploy_stage(stack: str, role: str, region: str | None = None) -> dict:
             "StackName": stack,
             "TemplatePath": "SourceArtifact::template.yaml",
             "RoleArn": role,
+            **configuration,
         },
         "inputArtifacts": [{"name": "SourceArtifact"}],
     }
-    return {"name": "Deploy", "actions": [{**action, "region": region} if region else action]}
+    return {**action, "region": region} if region else action
+
+
+def cfn_deploy_stage(stack: str, role: str, region: str | None = None) -> dict:
+    """A pipeline's Deploy stage of one `cfn_deploy_action`."""
+    return {"name": "Deploy", "actions": [cfn_deploy_action(stack, role, region)]}
 
 
 def s3_source_stage(bucket: str, key: str) -> dict:

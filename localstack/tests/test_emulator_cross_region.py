@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from emulator_helpers import ACCOUNT, HOME, client, wait_execution
+from emulator_helpers import ACCOUNT, HOME, cfn_deploy_action, client, wait_execution
 
 from tools.wait import wait_for
 
@@ -70,21 +70,7 @@ def s3_source(bucket: str, **extra) -> dict:
 
 
 def deploy_action(stack: str, role: str, region: str | None = TARGET) -> dict:
-    action = {
-        "name": "Deploy",
-        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CloudFormation", "version": "1"},
-        "configuration": {
-            "ActionMode": "CREATE_UPDATE",
-            "StackName": stack,
-            "TemplatePath": "SourceArtifact::template.yaml",
-            "RoleArn": role,
-            "ParameterOverrides": json.dumps({"Message": "cross-region"}),
-        },
-        "inputArtifacts": [{"name": "SourceArtifact"}],
-    }
-    if region:
-        action["region"] = region
-    return action
+    return cfn_deploy_action(stack, role, region, ParameterOverrides=json.dumps({"Message": "cross-region"}))
 
 
 def store(bucket: str, key: str | None = None) -> dict:

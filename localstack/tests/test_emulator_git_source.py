@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from emulator_helpers import HOME, SSM_PARAMETER_TEMPLATE, client, wait_execution, wait_started
+from emulator_helpers import HOME, SSM_PARAMETER_TEMPLATE, cfn_deploy_action, client, wait_execution, wait_started
 
 pytestmark = pytest.mark.emulator
 
@@ -179,17 +179,7 @@ def test_each_push_to_main_starts_one_execution_with_its_commit(setup, res):
     param, stack = "/relay/test/" + res.name("git"), res.name("stack")
     cfn = client("cloudformation", HOME)
     res.defer(cfn.delete_stack, StackName=stack)
-    deploy = {
-        "name": "Deploy",
-        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CloudFormation", "version": "1"},
-        "configuration": {
-            "ActionMode": "CREATE_UPDATE",
-            "StackName": stack,
-            "TemplatePath": "SourceArtifact::template.yaml",
-            "RoleArn": setup["role"],
-        },
-        "inputArtifacts": [{"name": "SourceArtifact"}],
-    }
+    deploy = cfn_deploy_action(stack, setup["role"])
     name = setup["pipeline"](deploy=deploy, triggers=on_branches("main"))
     assert executions(cp, name) == []
 
