@@ -388,14 +388,33 @@ class Drills:
         emulator.ensure_running()
         destination = Clients(self.config)("s3", BESPOKE)
 
-        def replicated() -> bool:
-            versions = {}
+        def missing() -> list[str]:
+            versions: dict[str, set[str]] = {}  # a key may have more than one version (a retried PUT)
             paginator = destination.get_paginator("list_object_versions")
             for page in paginator.paginate(Bucket=names[1], Prefix="burst/"):
-                versions.update({v["Key"]: v["VersionId"] for v in page.get("Versions", [])})
-            return all(versions.get(k) == v for k, v in acknowledged.items())
+                for v in page.get("Versions", []):
+                    versions.setdefault(v["Key"], set()).add(v["VersionId"])
+            return sorted(k for k, v in acknowledged.items() if v not in versions.get(k, ()))
 
-        wait_for(f"{len(acknowledged)} acknowledged objects replicated", replicated, timeout=RELEASE_TIMEOUT)
+        try:
+            what = f"{len(acknowledged)} acknowledged objects replicated"
+            wait_for(what, lambda: not missing(), timeout=RELEASE_TIMEOUT)
+        except WaitTimeout as e:
+            keys = missing()
+            statuses = {}
+            for key in keys[:5]:
+                try:
+                    head = s3.head_object(Bucket=names[0], Key=key, VersionId=acknowledged[key])
+                    statuses[key] = head.get("ReplicationStatus")
+                except ClientError as error:
+                    statuses[key] = error.response["Error"]["Code"]
+            report = deploy.emulator_state(self.endpoint) or {}
+            raise DrillFailed(
+                f"{e}: {len(keys)} of {len(acknowledged)} not replicated (source status of the first: {statuses}); "
+                f"the restart restored {report.get('objects')} object versions, replayed "
+                f"{report.get('journal_replayed')} journal records, queued {report.get('replications_requeued')} "
+                f"replications again, lost {report.get('lost')}"
+            ) from e
         return {"acknowledged": len(acknowledged), "recovered": time.monotonic() - started}
 
 

@@ -53,9 +53,9 @@ BUILD_ENVIRONMENT = {
 class Own:
     """An emulator of its own state dir and port, with clients for it."""
 
-    def __init__(self, state_dir: Path):
+    def __init__(self, state_dir: Path, **environ: str):
         venv = os.environ.get("RELAY_EMULATOR_VENV") or str(launcher.emulator_dir() / "venv")
-        self.environ = {**os.environ, "RELAY_STATE_DIR": str(state_dir), "RELAY_EMULATOR_VENV": venv}
+        self.environ = {**os.environ, "RELAY_STATE_DIR": str(state_dir), "RELAY_EMULATOR_VENV": venv, **environ}
         self.environ.pop("RELAY_EMULATOR_PERSIST", None)
         self.emulator = launcher.Emulator(free_port(), environ=self.environ, echo=False)
         self.endpoint = self.emulator.endpoint
@@ -78,6 +78,15 @@ class Own:
     def persistence(self) -> dict:
         with urllib.request.urlopen(self.endpoint + "/_relay/persistence", timeout=10) as r:  # noqa: S310
             return json.loads(r.read())
+
+    def kill_9(self) -> None:
+        """``kill -9`` the emulator and wait until it is gone."""
+        pid = self.emulator.pid()
+        os.kill(pid, signal.SIGKILL)
+        child = self.emulator._child  # started by this process: collect it (a zombie keeps its pid)
+        if child is not None and child.pid == pid:
+            child.wait(timeout=10)
+        wait_for("the killed emulator to exit", lambda: self.emulator.pid() is None, timeout=10, interval=0.1)
 
     def save_now(self) -> dict:
         request = urllib.request.Request(self.endpoint + "/_relay/persistence", data=b"{}", method="POST")  # noqa: S310
@@ -290,6 +299,62 @@ def test_kill_9_during_a_burst_loses_no_acknowledged_object_and_replication_resu
         return not missing
 
     wait_for(f"{len(acknowledged)} acknowledged objects replicated", all_replicated, timeout=90, interval=0.5)
+
+
+def test_kill_9_keeps_bucket_changes_made_after_the_last_snapshot(tmp_path):
+    """Buckets created, configured, tagged and deleted after the last snapshot (the background saver never runs
+    here) are journaled like objects: ``kill -9`` loses none of it, and the objects written into the new buckets
+    are replicated after the start."""
+    own = Own(tmp_path, RELAY_PERSIST_INTERVAL="3600")
+    own.start()
+    try:
+        uid = uuid.uuid4().hex[:8]
+        s3 = own.client("s3")
+        gone = f"gone-{uid}"
+        s3.create_bucket(Bucket=gone, CreateBucketConfiguration={"LocationConstraint": HOME})
+        saved_at = own.save_now()["saved_at"]  # the only snapshot: ``gone`` is in it, nothing below is
+        src, dst = _replicated_pair(own, uid)
+        tags = [{"Key": "relay:test", "Value": uid}]
+        s3.put_bucket_tagging(Bucket=src, Tagging={"TagSet": tags})
+        policy = json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "TLSOnly",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": [f"arn:aws:s3:::{src}", f"arn:aws:s3:::{src}/*"],
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    }
+                ],
+            }
+        )
+        s3.put_bucket_policy(Bucket=src, Policy=policy)
+        s3.delete_bucket(Bucket=gone)
+        replication = s3.get_bucket_replication(Bucket=src)["ReplicationConfiguration"]
+        versions = {f"k{i}": s3.put_object(Bucket=src, Key=f"k{i}", Body=b"x" * i)["VersionId"] for i in range(20)}
+        assert own.persistence()["saved_at"] == saved_at  # no snapshot since: only the journal has the changes
+
+        own.kill_9()
+        own.start()
+        doc = own.persistence()
+        assert doc["lost"] == [], doc["lost"]
+        assert s3.get_bucket_versioning(Bucket=src)["Status"] == "Enabled"
+        assert own.client("s3", TARGET).get_bucket_versioning(Bucket=dst)["Status"] == "Enabled"
+        assert s3.get_bucket_replication(Bucket=src)["ReplicationConfiguration"] == replication
+        assert s3.get_bucket_tagging(Bucket=src)["TagSet"] == tags
+        assert json.loads(s3.get_bucket_policy(Bucket=src)["Policy"]) == json.loads(policy)
+        with pytest.raises(ClientError) as deleted:
+            s3.head_bucket(Bucket=gone)
+        assert deleted.value.response["Error"]["Code"] in ("404", "NoSuchBucket")
+        assert gone not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+        for key, version in versions.items():
+            wait_for(f"{key} replicated", lambda k=key, v=version: _replicated(own, src, dst, k, v), timeout=30)
+    finally:
+        with contextlib.suppress(Exception):
+            own.emulator.stop()
 
 
 def test_persistence_off_and_clean(tmp_path):

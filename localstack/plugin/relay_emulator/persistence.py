@@ -20,9 +20,11 @@ module implements it for the emulator the launcher starts (``RELAY_EMULATOR_PERS
   stop (``on_infra_shutdown``, before the services stop) every loaded service.
 * **kill -9**: every acknowledged S3 object write (PutObject, CopyObject, CompleteMultipartUpload,
   deletes, tagging, ACL, retention, legal hold, restore) and every replication status change appends
-  the whole state of that key to the journal before the response leaves; restore replays the journal
-  written since the snapshot. Bucket-level changes and other services' changes made after the last
-  background snapshot (at most a couple of seconds) are lost by ``kill -9``.
+  the whole state of that key to the journal before the response leaves; so does every bucket-level
+  write (CreateBucket, DeleteBucket, every PutBucket* / DeleteBucket* configuration, public access
+  block, object lock configuration) with the bucket's configuration and tags. Restore replays the
+  journal written since the snapshot. Other services' changes made after the last background snapshot
+  (a couple of seconds, longer while a large state is pickled) are lost by ``kill -9``.
 * **Restore** (``on_infra_start``, after the patches, before the gateway serves): the services of the
   snapshot are started, their containers filled in place, their lifecycle hooks told
   (``on_before/after_state_load``); S3 bodies written back; journal replayed; EventBridge rule and bus
@@ -43,6 +45,7 @@ import logging
 import os
 import pickle
 import queue
+import re
 import subprocess
 import threading
 import time
@@ -554,15 +557,44 @@ def _ensure_body(provider, bucket_name: str, obj) -> None:
     path = files.body_path(STATE.folder, body_id)
     tmp = path.with_name(f".{body_id}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
-    stored = provider._storage_backend.open(bucket_name, obj, mode="r")
+    stored = provider._storage_backend.open(bucket_name, obj, mode="r")  # holds the body's read lock
     try:
         with open(tmp, "wb") as fh:
-            for chunk in stored:
-                fh.write(chunk)
+            _copy_body(stored, fh)
     finally:
         stored.close()
     os.replace(tmp, path)
     obj.relay_body_id = body_id
+
+
+def _copy_body(stored, fh) -> None:
+    """Copy a stored body to ``fh``: in the kernel (``copy_file_range``) when LocalStack spooled it to a file,
+    else from its in-memory buffer, else chunk by chunk."""
+    spooled = getattr(stored, "file", None)
+    with getattr(spooled, "position_lock", contextlib.nullcontext()):
+        inner = getattr(spooled, "_file", None)
+        if getattr(spooled, "_rolled", False) and hasattr(os, "copy_file_range"):
+            inner.flush()
+            size, offset = os.fstat(inner.fileno()).st_size, 0
+            try:
+                while offset < size:
+                    copied = os.copy_file_range(inner.fileno(), fh.fileno(), size - offset, offset)
+                    if not copied:
+                        break
+                    offset += copied
+            except OSError:  # a file system without it: the chunk loop below
+                fh.seek(0)
+                fh.truncate()
+            else:
+                if offset == size:
+                    return
+                fh.seek(0)
+                fh.truncate()
+        elif isinstance(inner, io.BytesIO):  # at most 512 KiB
+            fh.write(inner.getvalue())
+            return
+    for chunk in stored:
+        fh.write(chunk)
 
 
 def _ensure_all_bodies() -> None:
@@ -611,6 +643,66 @@ def journal_key(s3_bucket, key: str) -> None:
             "s": base64.b64encode(dumps(state)).decode(),
         }
         st.journal._write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+
+
+# S3 operations that change a bucket (its configuration, tags or existence): the journal records the
+# bucket's configuration after them
+_S3_BUCKET_WRITE = re.compile(
+    r"(create_bucket|delete_bucket|put_bucket_\w+|delete_bucket_\w+|put_public_access_block"
+    r"|delete_public_access_block|put_object_lock_configuration)"
+)
+# attributes of LocalStack's S3Bucket that are not configuration: its objects (journaled per key) and its
+# multipart uploads in progress (not kept, see NOT_KEPT)
+_BUCKET_CONTENT = ("objects", "multiparts")
+
+
+def journal_bucket(account: str, region: str, name: str, s3_bucket) -> None:
+    """Append a bucket's configuration and tags (``s3_bucket`` None: the bucket was deleted) to the journal."""
+    from localstack.services.s3.models import VersionedKeyStore, s3_stores
+
+    st = STATE
+    if st.journal is None:
+        return
+    st.dirty.add("s3")
+    with st.journal.lock:
+        state = None
+        if s3_bucket is not None:
+            state = {
+                "attributes": {k: v for k, v in vars(s3_bucket).items() if k not in _BUCKET_CONTENT},
+                "versioned": isinstance(s3_bucket.objects, VersionedKeyStore),
+                "tags": s3_stores[account][region].tags.get_tags(s3_bucket.bucket_arn),
+            }
+        record = {"t": "bucket", "a": account, "r": region, "b": name, "s": base64.b64encode(dumps(state)).decode()}
+        st.journal._write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+
+
+def _apply_bucket_record(record: dict) -> None:
+    """Create, reconfigure or delete a bucket as the record says (its objects come from key records)."""
+    from localstack.services.s3.models import KeyStore, S3Bucket, VersionedKeyStore, s3_stores
+
+    account, region, name = record["a"], record["r"], record["b"]
+    store = s3_stores[account][region]
+    state = loads(base64.b64decode(record["s"]))
+    bucket = store.buckets.get(name)
+    if state is None:
+        if bucket is not None:
+            store.buckets.pop(name, None)
+            store.global_bucket_map.pop(name, None)
+            store.tags.delete_all_tags(bucket.bucket_arn)
+        return
+    if bucket is None:
+        bucket = S3Bucket.__new__(S3Bucket)
+        bucket.objects = VersionedKeyStore() if state["versioned"] else KeyStore()
+        bucket.multiparts = {}
+        store.buckets[name] = bucket
+        store.global_bucket_map[name] = account
+    elif state["versioned"] and not isinstance(bucket.objects, VersionedKeyStore):
+        bucket.objects = VersionedKeyStore.from_key_store(bucket.objects)
+    for attribute, value in state["attributes"].items():
+        setattr(bucket, attribute, value)
+    store.tags.delete_all_tags(bucket.bucket_arn)
+    if state["tags"]:
+        store.tags.update_tags(bucket.bucket_arn, state["tags"])
 
 
 def _find_bucket(account: str, region: str, name: str):
@@ -672,8 +764,35 @@ def _install_s3_journal() -> None:
             LOG.exception("persistence: S3 journal record failed")
         return response
 
+    def bucket_journaled(operation: str):
+        deleting = operation == "delete_bucket"
+
+        def wrapper(original, self, context, *args, **kwargs):
+            request = args[0] if args and isinstance(args[0], dict) else kwargs
+            name = request.get("Bucket") or request.get("bucket")
+            before = None
+            if deleting and name:
+                with contextlib.suppress(Exception):  # a missing bucket: the call itself answers NoSuchBucket
+                    before = self._get_cross_account_bucket(context, name)[1]
+            response = original(self, context, *args, **kwargs)
+            try:
+                if deleting:
+                    if before is not None:
+                        journal_bucket(before.bucket_account_id, before.bucket_region, name, None)
+                elif name:
+                    _, s3_bucket = self._get_cross_account_bucket(context, name)
+                    journal_bucket(s3_bucket.bucket_account_id, s3_bucket.bucket_region, name, s3_bucket)
+            except Exception:
+                LOG.exception("persistence: S3 journal record of bucket %s failed", name)
+            return response
+
+        return wrapper
+
     for name in S3_OBJECT_WRITES:
         Patch.function(getattr(S3Provider, name), journaled).apply()
+    for name in sorted(vars(S3Provider)):
+        if _S3_BUCKET_WRITE.fullmatch(name) and callable(getattr(S3Provider, name)):
+            Patch.function(getattr(S3Provider, name), bucket_journaled(name)).apply()
 
 
 def _install_replication_journal() -> None:
@@ -996,7 +1115,14 @@ def _restore_bodies_and_journal(manifest: dict) -> None:
         SERVICE_PLUGINS.require("s3")
     unknown = 0
     for record in files.replay(st.folder, manifest.get("journal_from", 0)):
-        if record.get("t") == "key":
+        if record.get("t") == "bucket":
+            try:
+                _apply_bucket_record(record)
+                st.replayed += 1
+            except Exception as e:
+                unknown += 1
+                LOG.warning("persistence: journal record for bucket %s not applied: %s", record.get("b"), e)
+        elif record.get("t") == "key":
             try:
                 if _apply_key_record(record):
                     st.replayed += 1
@@ -1011,7 +1137,7 @@ def _restore_bodies_and_journal(manifest: dict) -> None:
         st.lost.append(
             {
                 "service": "s3",
-                "reason": f"{unknown} journal records for buckets created after the last snapshot were not applied",
+                "reason": f"{unknown} journal records not applied (their bucket is unknown or the record is damaged)",
             }
         )
     _restore_bodies()
