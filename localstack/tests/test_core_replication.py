@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from relay_emulator.core.replication import (
     DELETE_MARKER,
     OBJECT,
+    Backlog,
     destination_bucket,
     replica_request,
     rule_matches,
     select_rules,
+    settings_update,
 )
+
+from tools.wait import wait_for
 
 DEST_A, DEST_B = "arn:aws:s3:::dest-a", "arn:aws:s3:::dest-b"
 
@@ -205,3 +211,68 @@ def test_replica_request(destination, source, tags, expected):
     r = rule()
     r["Destination"].update(destination)
     assert replica_request(r, source, tags) == expected
+
+
+# ---------------------------------------------------------------------- backlog and settings
+
+
+def test_backlog_admits_up_to_its_bound_then_waits_for_a_release():
+    backlog = Backlog(bound=2, wait=5)
+    assert backlog.acquire() is False and backlog.acquire() is False
+    assert backlog.snapshot()["depth"] == 2
+
+    def release_once_waiting():
+        wait_for("a waiting writer", lambda: backlog.snapshot()["waits"] == 1, timeout=5, interval=0.001)
+        backlog.release()
+
+    t = threading.Thread(target=release_once_waiting)
+    t.start()
+    assert backlog.acquire() is True  # had to wait for the release
+    t.join()
+    snap = backlog.snapshot()
+    assert snap["depth"] == 2 and snap["high_water"] == 2 and snap["waits"] == 1 and snap["overflows"] == 0
+
+
+def test_backlog_admits_after_its_wait_without_dropping():
+    backlog = Backlog(bound=1, wait=0)
+    backlog.acquire()
+    assert backlog.acquire() is True  # no slot within the wait: admitted anyway, counted
+    snap = backlog.snapshot()
+    assert snap["depth"] == 2 and snap["overflows"] == 1 and snap["admitted"] == 2
+
+
+def test_backlog_configure_and_reset():
+    backlog = Backlog(bound=3, wait=1)
+    backlog.acquire()
+    backlog.release()
+    backlog.configure(bound=5, wait=0.5, reset=True)
+    snap = backlog.snapshot()
+    assert snap == {
+        "depth": 0,
+        "bound": 5,
+        "wait_seconds": 0.5,
+        "high_water": 0,
+        "admitted": 0,
+        "waits": 0,
+        "overflows": 0,
+    }
+    with pytest.raises(ValueError):
+        backlog.configure(bound=0)
+    with pytest.raises(ValueError):
+        Backlog(bound=0, wait=1)
+
+
+def test_settings_update_accepts_and_refuses():
+    assert settings_update({"backlog": 8, "backlog_wait": 2, "write": "api", "reset": True}) == {
+        "backlog": 8,
+        "backlog_wait": 2.0,
+        "write": "api",
+        "reset": True,
+    }
+    assert settings_update({}) == {}
+    with pytest.raises(ValueError) as e:
+        settings_update({"backlog": True, "backlog_wait": -1, "write": "x", "reset": "yes", "other": 1})
+    for problem in ("backlog must", "backlog_wait", "write", "reset", "other"):
+        assert problem in str(e.value)
+    with pytest.raises(ValueError):
+        settings_update([1])

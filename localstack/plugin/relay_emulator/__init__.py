@@ -3,6 +3,7 @@
 Adds to the open-source LocalStack core what relay's cross-region delivery pipeline needs:
 
 * ``replication``    - an S3 replication engine (LocalStack only stores the configuration);
+  ``replica_write`` - its in-process replica writes (storage-level body copy);
 * ``write_guard``    - explicit Deny statements of S3 bucket policies enforced on object writes
   (a documented subset of IAM evaluation; LocalStack evaluates no policy);
 * ``codepipeline``   - a CodePipeline API with real executions (provider / engine / one module

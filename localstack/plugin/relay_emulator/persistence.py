@@ -72,7 +72,8 @@ RECENT_WRITES = 120.0
 # pause of at least DUTY * r (the saver takes at most about 1/DUTY of the emulator's time while it is busy).
 DUTY = 10.0
 _READ_PREFIXES = ("Describe", "Get", "List", "Lookup", "Head", "Select", "Scan", "Query", "BatchGet", "Test")
-# S3 operations that change an object version (the journal records the key's state after them)
+# S3 operations that change an object version (the journal records the new version after the first three, the
+# key's state after the others)
 S3_OBJECT_WRITES = (
     "put_object",
     "copy_object",
@@ -86,6 +87,7 @@ S3_OBJECT_WRITES = (
     "put_object_legal_hold",
     "restore_object",
 )
+S3_NEW_VERSIONS = ("put_object", "copy_object", "complete_multipart_upload")
 NOT_KEPT = [
     {
         "service": "s3",
@@ -629,11 +631,12 @@ def journal_key(s3_bucket, key: str) -> None:
     where = (s3_bucket.bucket_account_id, s3_bucket.bucket_region, s3_bucket.name)
     for obj in list(current.values()) if isinstance(current, dict) else [current] if current else []:
         _ensure_body(provider, s3_bucket.name, obj)
-        obj.relay_bucket = where  # status changes of this version are journaled too
     st.dirty.add("s3")
     with st.journal.lock:
         current = objects._store.get(key)
         state = dict(current) if isinstance(current, dict) else current
+        for obj in list(state.values()) if isinstance(state, dict) else [state] if state else []:
+            obj.relay_bucket = where  # status changes of this version are journaled from now on
         record = {
             "t": "key",
             "a": s3_bucket.bucket_account_id,
@@ -643,6 +646,75 @@ def journal_key(s3_bucket, key: str) -> None:
             "s": base64.b64encode(dumps(state)).decode(),
         }
         st.journal._write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+
+
+def journal_version(s3_bucket, key: str, version_id: str | None) -> None:
+    """Append one new object version (its body saved) to the journal; the key's other versions are unchanged
+    (a write that creates a version: PutObject, CopyObject, CompleteMultipartUpload)."""
+    st = STATE
+    if st.journal is None or s3_bucket is None:
+        return
+    current = s3_bucket.objects._store.get(key)
+    if isinstance(current, dict):
+        obj = current.get(version_id) if version_id else None
+    else:
+        obj = current
+    if obj is None:  # not found as answered (overwritten meanwhile, or no version id): the whole key
+        journal_key(s3_bucket, key)
+        return
+    _ensure_body(_s3_provider(), s3_bucket.name, obj)
+    where = (s3_bucket.bucket_account_id, s3_bucket.bucket_region, s3_bucket.name)
+    st.dirty.add("s3")
+    with st.journal.lock:
+        # marked under the lock: a status change is journaled only after its version (``journal_status``)
+        obj.relay_bucket = where
+        record = {"t": "version", "a": where[0], "r": where[1], "b": where[2], "k": key}
+        record["s"] = base64.b64encode(dumps(obj)).decode()
+        st.journal._write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+
+
+def journal_status(s3_object, status: str, reason: str | None) -> None:
+    """Append a replication status change of one journaled version (never before the version's own record:
+    the version is marked journaled under the same lock)."""
+    st = STATE
+    st.dirty.add("s3")
+    with st.journal.lock:
+        where = getattr(s3_object, "relay_bucket", None)
+        if where is None:
+            return
+        record = {"t": "status", "a": where[0], "r": where[1], "b": where[2], "k": s3_object.key}
+        record.update(v=s3_object.version_id, status=status, reason=reason)
+        st.journal._write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+
+
+def _apply_version_record(record: dict) -> bool:
+    from localstack.services.s3.models import KeyStore
+
+    bucket = _find_bucket(record["a"], record["r"], record["b"])
+    if bucket is None:
+        return False
+    obj, key = loads(base64.b64decode(record["s"])), record["k"]
+    if isinstance(bucket.objects, KeyStore):
+        bucket.objects._store[key] = obj
+    else:
+        versions = bucket.objects._store.setdefault(key, {})
+        versions.pop(obj.version_id, None)  # the newest version is the last one
+        versions[obj.version_id] = obj
+    return True
+
+
+def _apply_status_record(record: dict) -> bool:
+    from relay_emulator import replication
+
+    bucket = _find_bucket(record["a"], record["r"], record["b"])
+    current = bucket.objects._store.get(record["k"]) if bucket is not None else None
+    obj = current.get(record["v"]) if isinstance(current, dict) else current
+    if obj is None or getattr(obj, "version_id", None) != record["v"]:
+        return False
+    setattr(obj, replication.STATUS_ATTRIBUTE, record["status"])
+    if record.get("reason"):
+        setattr(obj, replication.FAILURE_ATTRIBUTE, record["reason"])
+    return True
 
 
 # S3 operations that change a bucket (its configuration, tags or existence): the journal records the
@@ -676,7 +748,7 @@ def journal_bucket(account: str, region: str, name: str, s3_bucket) -> None:
         st.journal._write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
 
 
-def _apply_bucket_record(record: dict) -> None:
+def _apply_bucket_record(record: dict) -> bool:
     """Create, reconfigure or delete a bucket as the record says (its objects come from key records)."""
     from localstack.services.s3.models import KeyStore, S3Bucket, VersionedKeyStore, s3_stores
 
@@ -689,7 +761,7 @@ def _apply_bucket_record(record: dict) -> None:
             store.buckets.pop(name, None)
             store.global_bucket_map.pop(name, None)
             store.tags.delete_all_tags(bucket.bucket_arn)
-        return
+        return True
     if bucket is None:
         bucket = S3Bucket.__new__(S3Bucket)
         bucket.objects = VersionedKeyStore() if state["versioned"] else KeyStore()
@@ -703,6 +775,7 @@ def _apply_bucket_record(record: dict) -> None:
     store.tags.delete_all_tags(bucket.bucket_arn)
     if state["tags"]:
         store.tags.update_tags(bucket.bucket_arn, state["tags"])
+    return True
 
 
 def _find_bucket(account: str, region: str, name: str):
@@ -742,27 +815,43 @@ def _apply_key_record(record: dict) -> bool:
     return True
 
 
+RECORD_APPLIERS = {
+    "bucket": _apply_bucket_record,
+    "key": _apply_key_record,
+    "version": _apply_version_record,
+    "status": _apply_status_record,
+}
+
+
 def _install_s3_journal() -> None:
     from localstack.services.s3.provider import S3Provider
     from localstack.utils.patch import Patch
 
-    def journaled(original, self, context, *args, **kwargs):
-        response = original(self, context, *args, **kwargs)
-        try:
-            request = args[0] if args and isinstance(args[0], dict) else kwargs
-            bucket_name = request.get("Bucket") or request.get("bucket")
-            keys = []
-            if request.get("Key") or request.get("key"):
-                keys.append(request.get("Key") or request.get("key"))
-            for entry in (request.get("delete") or request.get("Delete") or {}).get("Objects") or []:
-                keys.append(entry.get("Key"))
-            if bucket_name and keys:
-                _, s3_bucket = self._get_cross_account_bucket(context, bucket_name)
-                for key in dict.fromkeys(keys):
-                    journal_key(s3_bucket, key)
-        except Exception:
-            LOG.exception("persistence: S3 journal record failed")
-        return response
+    def journaled(operation: str):
+        new_version = operation in S3_NEW_VERSIONS
+
+        def wrapper(original, self, context, *args, **kwargs):
+            response = original(self, context, *args, **kwargs)
+            try:
+                request = args[0] if args and isinstance(args[0], dict) else kwargs
+                bucket_name = request.get("Bucket") or request.get("bucket")
+                keys = []
+                if request.get("Key") or request.get("key"):
+                    keys.append(request.get("Key") or request.get("key"))
+                for entry in (request.get("delete") or request.get("Delete") or {}).get("Objects") or []:
+                    keys.append(entry.get("Key"))
+                if bucket_name and keys:
+                    _, s3_bucket = self._get_cross_account_bucket(context, bucket_name)
+                    if new_version:
+                        journal_version(s3_bucket, keys[0], (response or {}).get("VersionId"))
+                    else:
+                        for key in dict.fromkeys(keys):
+                            journal_key(s3_bucket, key)
+            except Exception:
+                LOG.exception("persistence: S3 journal record failed")
+            return response
+
+        return wrapper
 
     def bucket_journaled(operation: str):
         deleting = operation == "delete_bucket"
@@ -789,7 +878,7 @@ def _install_s3_journal() -> None:
         return wrapper
 
     for name in S3_OBJECT_WRITES:
-        Patch.function(getattr(S3Provider, name), journaled).apply()
+        Patch.function(getattr(S3Provider, name), journaled(name)).apply()
     for name in sorted(vars(S3Provider)):
         if _S3_BUCKET_WRITE.fullmatch(name) and callable(getattr(S3Provider, name)):
             Patch.function(getattr(S3Provider, name), bucket_journaled(name)).apply()
@@ -806,12 +895,13 @@ def _install_replication_journal() -> None:
 
     def set_status(s3_object, status, reason=None):
         original(s3_object, status, reason)
-        where = getattr(s3_object, "relay_bucket", None)
-        if where and STATE.journal is not None:
-            try:
-                journal_key(_find_bucket(*where), s3_object.key)
-            except Exception:
-                LOG.exception("persistence: journal of a replication status failed")
+        journal = STATE.journal
+        if journal is None or getattr(s3_object, "relay_bucket", None) is None:
+            return  # not journaled yet: its version's record, still to come, carries the status
+        try:
+            journal_status(s3_object, status, reason)
+        except Exception:
+            LOG.exception("persistence: journal of a replication status failed")
 
     engine.set_status = set_status
 
@@ -1115,24 +1205,16 @@ def _restore_bodies_and_journal(manifest: dict) -> None:
         SERVICE_PLUGINS.require("s3")
     unknown = 0
     for record in files.replay(st.folder, manifest.get("journal_from", 0)):
-        if record.get("t") == "bucket":
-            try:
-                _apply_bucket_record(record)
+        applier = RECORD_APPLIERS.get(record.get("t"))
+        try:
+            if applier is not None and applier(record):
                 st.replayed += 1
-            except Exception as e:
+            else:
                 unknown += 1
-                LOG.warning("persistence: journal record for bucket %s not applied: %s", record.get("b"), e)
-        elif record.get("t") == "key":
-            try:
-                if _apply_key_record(record):
-                    st.replayed += 1
-                else:
-                    unknown += 1
-            except Exception as e:
-                unknown += 1
-                LOG.warning(
-                    "persistence: journal record for s3://%s/%s not applied: %s", record.get("b"), record.get("k"), e
-                )
+        except Exception as e:
+            unknown += 1
+            where = f"s3://{record.get('b')}/{record.get('k') or ''}"
+            LOG.warning("persistence: %s journal record for %s not applied: %s", record.get("t"), where, e)
     if unknown:
         st.lost.append(
             {

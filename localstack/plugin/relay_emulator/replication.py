@@ -11,11 +11,16 @@ for relay's cross-region delivery pipeline:
 * Rules are selected synchronously in the request (so HeadObject right after the PUT already
   says ``PENDING``) by ``core.replication`` (Status, Priority, filters, delete markers, SSE-KMS
   criteria); the copy itself runs on a worker thread (S3 is asynchronous).
-* Replicas are written *through the S3 API* with LocalStack's internal boto client, so the
-  destination's own notifications (EventBridge ``Object Created``) fire exactly as for any
-  PUT. The request carries an internal header naming a "ticket"; the patched handlers use it
-  to give the replica the source's version id and last-modified time and to mark it
-  ``REPLICA``. Replicas are never replicated again (S3 does not chain replicas either).
+* Replicas are written in-process (``replica_write``): the body is copied at the storage level
+  (kernel ``copy_file_range`` between spool files, never a whole large body in memory), the
+  replica's S3 object keeps the source's version id, ETag, checksum and last-modified time and
+  says ``REPLICA``, and what an S3 write triggers runs explicitly with a request context of the
+  replica's PutObject: the destination's notifications (EventBridge ``Object Created``), the
+  CloudTrail data event, the persistence journal. The context carries an internal header naming a
+  "ticket" (who writes: the replication role). Delete markers (and every replica with
+  ``RELAY_REPLICATION_WRITE=api``) still go through the S3 API with LocalStack's internal client,
+  tagged with the ticket the patched handlers read. Replicas are never replicated again (S3 does
+  not chain replicas either).
 * Failures (missing or unversioned destination, any error) are retried with backoff, then
   the source is marked ``FAILED`` and the reason is logged at ERROR level in the LocalStack
   log. Nothing is dropped silently. A destination whose bucket policy denies the replication
@@ -28,6 +33,13 @@ for relay's cross-region delivery pipeline:
 
 Ordering: tasks are sharded by (bucket, key) onto single-threaded queues, so versions of the
 same key replicate in write order, while different keys replicate in parallel.
+
+Back-pressure: at most ``RELAY_REPLICATION_BACKLOG`` tasks (default 1000) wait for a worker; a
+write that would exceed it waits in its request (before the response) until a worker takes a task,
+at most ``RELAY_REPLICATION_BACKLOG_WAIT`` seconds (default 30), after which it is admitted anyway
+and counted as an overflow (nothing is dropped). ``GET /_relay/replication`` shows the backlog
+(depth, bound, high-water mark, waits, overflows) and the workers; ``POST /_relay/replication``
+changes ``backlog``, ``backlog_wait``, ``write`` (``direct`` | ``api``) or ``reset``s the counters.
 
 Not emulated: IAM policies of the replication role (only the destination's bucket policy
 ``Deny`` statements in ``write_guard``'s subset are enforced), Replication Time Control's 15-minute
@@ -52,17 +64,19 @@ import zlib
 
 from localstack.utils.patch import Patches
 
-from relay_emulator import faults, write_guard
+from relay_emulator import faults, replica_write, write_guard
 from relay_emulator.common import describe, in_memory, internal_client
 from relay_emulator.core.bucket_policy import requested_actions
 from relay_emulator.core.faults import Scheduler, down_backoff
 from relay_emulator.core.replication import (
     DELETE_MARKER,
     OBJECT,
+    Backlog,
     destination_bucket,
     owner_translated,
     replica_request,
     select_rules,
+    settings_update,
 )
 from relay_emulator.replication_metrics import ReplicationMetrics
 
@@ -81,7 +95,12 @@ DELETE_OPS = {"DeleteObject", "DeleteObjects"}
 WORKERS = int(os.environ.get("RELAY_REPLICATION_WORKERS", "8"))
 ATTEMPTS = int(os.environ.get("RELAY_REPLICATION_ATTEMPTS", "3"))
 BACKOFF = float(os.environ.get("RELAY_REPLICATION_BACKOFF", "0.3"))  # seconds, doubled per retry
-SPOOL_MAX = 16 * 1024 * 1024  # bodies above this are spooled to disk while copied
+SPOOL_MAX = 16 * 1024 * 1024  # api writes: bodies above this are spooled to disk while copied
+BACKLOG = int(os.environ.get("RELAY_REPLICATION_BACKLOG", "1000"))  # tasks waiting for a worker
+BACKLOG_WAIT = float(os.environ.get("RELAY_REPLICATION_BACKLOG_WAIT", "30"))  # seconds a write waits for a slot
+# direct: replicas written in-process (replica_write); api: through LocalStack's internal S3 client
+WRITE = os.environ.get("RELAY_REPLICATION_WRITE", "direct")
+REPLICATION_PATH = "/_relay/replication"
 
 _request_local = threading.local()  # per request thread: version id forced by a replica ticket
 _worker_local = threading.local()  # per worker thread: ticket to attach to outgoing requests
@@ -119,6 +138,7 @@ class Task:
     tags: dict = dataclasses.field(default_factory=dict)
     role_arn: str | None = None
     enqueued: float = dataclasses.field(default_factory=time.monotonic)
+    reserved: bool = False  # holds a backlog slot until a worker takes it
     outstanding: int | None = None  # rules not finished yet (set when a worker takes the task)
     failures: list = dataclasses.field(default_factory=list)  # "<dest bucket>: <reason>" of failed rules
 
@@ -145,12 +165,18 @@ class ReplicationEngine:
         self.provider = None  # the S3Provider instance, captured on the first write
         self.metrics = ReplicationMetrics()  # CloudWatch metrics of rules with Metrics enabled
         self._queues = [queue.Queue() for _ in range(max(1, workers))]
+        self.backlog = Backlog(max(1, BACKLOG), max(0.0, BACKLOG_WAIT))
+        self.write = WRITE if WRITE in ("direct", "api") else "direct"
+        # per shard: [CPU seconds its worker spent (thread time), items done], for benchmarks
+        self._cpu = [[0.0, 0] for _ in range(max(1, workers))]
+        self.written = collections.Counter()  # replica writes by how ("file", "memory", "stream", "api", ...)
+        self._stats_lock = threading.Lock()
         # (bucket, key, destination bucket) -> rules of that key waiting, in write order, behind
         # the head that waits for a down region; only touched by the lane's shard worker
         self._waiting: dict[tuple, collections.deque] = {}
         self._scheduler = Scheduler("relay-s3-repl-later")
         for i, q in enumerate(self._queues):
-            t = threading.Thread(target=self._work, args=(q,), name=f"relay-s3-repl-{i}", daemon=True)
+            t = threading.Thread(target=self._work, args=(q, i), name=f"relay-s3-repl-{i}", daemon=True)
             t.start()
 
     # ------------------------------------------------------------------ statuses
@@ -222,6 +248,9 @@ class ReplicationEngine:
             dest = destination_bucket(rule)
             self.metrics.scheduled(task.account_id, task.region, task.bucket, dest, rule, _size(task))
         shard = zlib.crc32(f"{task.bucket}/{key}".encode()) % len(self._queues)
+        if self.backlog.acquire():
+            LOG.debug("S3 replication backlog full (%d): s3://%s/%s waited", self.backlog.bound, task.bucket, key)
+        task.reserved = True
         self._queues[shard].put(task)
 
     def forced_version_id(self) -> str | None:
@@ -249,10 +278,14 @@ class ReplicationEngine:
 
     # ------------------------------------------------------------------ worker side
 
-    def _work(self, q: queue.Queue) -> None:
+    def _work(self, q: queue.Queue, index: int = 0) -> None:
         while True:
             item = q.get()
+            began = time.thread_time()
             task = item.task if isinstance(item, RuleWork) else item
+            if task is item and task.reserved:
+                task.reserved = False
+                self.backlog.release()
             try:
                 if isinstance(item, RuleWork):
                     self._replicate_rule(item)
@@ -264,6 +297,9 @@ class ReplicationEngine:
                     self.set_status(task.s3_object, "FAILED", "internal error")
             finally:
                 q.task_done()
+                cpu = self._cpu[index]  # only this shard's worker writes its slot
+                cpu[0] += time.thread_time() - began
+                cpu[1] += 1
 
     def _shard(self, task: Task) -> queue.Queue:
         return self._queues[zlib.crc32(f"{task.bucket}/{task.key}".encode()) % len(self._queues)]
@@ -472,7 +508,10 @@ class ReplicationEngine:
         dest_region = self.check_destination(dest_bucket, dest_account)
         params = self._replica_params(task, rule) if task.kind == OBJECT else {}
         self.check_policy(task, dest_bucket, params)
-        dest_client = self._client(dest_region, writer_account)
+        direct = task.kind == OBJECT and self.write == "direct"
+        if direct and faults.is_down(dest_region):  # what the gateway answers an API write
+            raise replica_write.RegionDown(f"ServiceUnavailable: region {dest_region} is down")
+        dest_client = None if direct else self._client(dest_region, writer_account)
 
         token = uuid.uuid4().hex
         self.tickets[token] = Ticket(
@@ -485,8 +524,15 @@ class ReplicationEngine:
         try:
             if task.kind == DELETE_MARKER:
                 dest_client.delete_object(Bucket=dest_bucket, Key=task.key)
+                self._count("delete_marker")
                 return
-            self._copy_object(task, dest_bucket, dest_client, params)
+            if direct:
+                target = replica_write.ReplicaWrite(
+                    REPLICA_HEADER, token, writer_account, dest_region, dest_bucket, task.key, _size(task)
+                )
+                self._copy_object(task, dest_bucket, target, params)
+            else:
+                self._copy_object(task, dest_bucket, dest_client, params)
         finally:
             _worker_local.token = None
             self.tickets.pop(token, None)
@@ -519,10 +565,24 @@ class ReplicationEngine:
         )
         return replica_request(rule, source, task.tags)
 
-    def _copy_object(self, task: Task, dest_bucket: str, dest_client, params: dict) -> None:
-        # Read the exact source version from LocalStack's storage in-process (S3 reads the
-        # source internally too); only the replica write goes through the S3 API.
+    def _copy_object(self, task: Task, dest_bucket: str, dest, params: dict) -> None:
+        """Write the replica: ``dest`` is a ``replica_write.ReplicaWrite`` (in-process write) or the
+        destination's internal S3 client (``api``)."""
         src = task.s3_object
+        if not hasattr(dest, "put_object"):
+            _response, how = replica_write.write_replica(
+                self.provider,
+                source_bucket=task.bucket,
+                source=src,
+                dest_bucket=dest_bucket,
+                params=params,
+                target=dest,
+            )
+            self._count(how)
+            return
+        # api: read the exact source version from LocalStack's storage in-process (S3 reads the
+        # source internally too); only the replica write goes through the S3 API.
+        dest_client = dest
         body = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX)
         stored = self.provider._storage_backend.open(task.bucket, src, mode="r")
         try:
@@ -533,8 +593,65 @@ class ReplicationEngine:
         body.seek(0)
         try:
             dest_client.put_object(Bucket=dest_bucket, Key=task.key, Body=body, **params)
+            self._count("api")
         finally:
             body.close()
+
+    # ------------------------------------------------------------------ control API
+
+    def _count(self, how: str) -> None:
+        with self._stats_lock:
+            self.written[how] += 1
+
+    def document(self) -> dict:
+        """What ``GET /_relay/replication`` answers."""
+        return {
+            "workers": len(self._queues),
+            "write": self.write,
+            "backlog": self.backlog.snapshot(),
+            "queued": [q.qsize() for q in self._queues],
+            "waiting_for_region": sum(len(w) for w in list(self._waiting.values())),
+            "in_flight_tickets": len(self.tickets),
+            "written": self._written(),
+            "worker_items": sum(c[1] for c in self._cpu),
+            "worker_cpu_seconds": round(sum(c[0] for c in self._cpu), 4),
+        }
+
+    def _written(self) -> dict:
+        with self._stats_lock:
+            return dict(self.written)
+
+    def configure(self, settings: dict) -> None:
+        if "write" in settings:
+            self.write = settings["write"]
+        self.backlog.configure(settings.get("backlog"), settings.get("backlog_wait"), settings.get("reset", False))
+        if settings.get("reset"):
+            with self._stats_lock:
+                self.written.clear()
+            for cpu in self._cpu:  # a worker may add to its slot meanwhile: figures are approximate
+                cpu[0], cpu[1] = 0.0, 0
+
+
+class ReplicationResource:
+    """``GET``/``POST /_relay/replication`` (see the module docstring)."""
+
+    def on_get(self, request):
+        from localstack.http import Response
+
+        return Response.for_json(ENGINE.document())
+
+    def on_post(self, request):
+        import json
+
+        from localstack.http import Response
+
+        try:
+            raw = request.get_data(as_text=True)
+            settings = settings_update(json.loads(raw) if raw.strip() else {})
+        except ValueError as e:
+            return Response.for_json({"error": str(e)}, status=400)
+        ENGINE.configure(settings)
+        return Response.for_json(ENGINE.document())
 
 
 def _size(task: Task) -> int:
@@ -625,5 +742,14 @@ def install() -> ReplicationEngine:
     PATCHES.function(S3Provider.head_object, with_replication_status)
     PATCHES.function(S3Provider.get_object, with_replication_status)
     PATCHES.apply()
-    LOG.info("relay S3 replication engine installed (%d workers)", len(engine._queues))
+    from localstack.http import Resource
+    from localstack.services.internal import get_internal_apis
+
+    get_internal_apis().add(Resource(REPLICATION_PATH, ReplicationResource()))
+    LOG.info(
+        "relay S3 replication engine installed (%d workers, backlog %d, %s writes)",
+        len(engine._queues),
+        engine.backlog.bound,
+        engine.write,
+    )
     return engine
