@@ -16,6 +16,9 @@ LOG = logging.getLogger(__name__)
 
 @on_infra_start(priority=10)
 def relay_emulator_install():
+    from relay_emulator import timing
+
+    timing.install()  # first (innermost wrappers): stage timers, cProfile; nothing unless turned on (timing.py)
     from relay_emulator import (
         cloudformation,
         ec2_rules,
