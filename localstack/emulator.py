@@ -398,7 +398,10 @@ class Emulator:
     def say(self, message: str) -> None:
         """Print a progress line when `echo` is on."""
         if self.echo:
-            print(f"[emulator] {message}", flush=True)
+            try:
+                print(f"[emulator] {message}", flush=True)
+            except (BrokenPipeError, ValueError):  # stdout closed (`... | head`): the work goes on (stop included)
+                pass
 
     def health(self) -> dict | None:
         """The health document of whatever answers on this emulator's port."""
