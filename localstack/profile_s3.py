@@ -45,23 +45,10 @@ for path in (HERE, HERE.parent):
         sys.path.insert(0, str(path))
 
 import emulator as launcher  # noqa: E402
+from bench import client, put_replication  # noqa: E402 - the benchmark's client and replication rule
 
 HOME, TARGET = "eu-west-1", "eu-south-2"
 KiB, MiB = 1024, 1024 * 1024
-
-
-def client(service, region, endpoint):
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        service,
-        region_name=region,
-        endpoint_url=endpoint,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",  # noqa: S106 - the emulator's fixed test credentials
-        config=Config(retries={"max_attempts": 3}, s3={"addressing_style": "path"}, max_pool_connections=32),
-    )
 
 
 def pct(values, q):
@@ -122,22 +109,7 @@ class Workload:
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         self.role = f"prof-{u}"
         role = self.iam.create_role(RoleName=self.role, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        self.s3h.put_bucket_replication(
-            Bucket=self.home,
-            ReplicationConfiguration={
-                "Role": role,
-                "Rules": [
-                    {
-                        "ID": "all",
-                        "Status": "Enabled",
-                        "Priority": 1,
-                        "Filter": {},
-                        "DeleteMarkerReplication": {"Status": "Disabled"},
-                        "Destination": {"Bucket": f"arn:aws:s3:::{self.target}"},
-                    }
-                ],
-            },
-        )
+        put_replication(self.s3h, self.home, self.target, role)
         self.s3t.put_bucket_notification_configuration(
             Bucket=self.target, NotificationConfiguration={"EventBridgeConfiguration": {}}
         )

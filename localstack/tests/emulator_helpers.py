@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import random
 import socket
+import urllib.error
+import urllib.request
 
 import boto3
 import emulator as launcher
@@ -257,3 +259,14 @@ def free_port() -> int:
             except OSError:
                 continue
         return port
+
+
+def relay_api(method: str, path: str, body=None) -> tuple[int, dict]:
+    """(status, JSON answer) of one of the plugin's own routes (``/_relay/...``) on the suite's emulator."""
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    request = urllib.request.Request(ENDPOINT + path, data=data, method=method)  # noqa: S310 - the local emulator
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:  # noqa: S310 - the local emulator
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())

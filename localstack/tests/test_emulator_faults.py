@@ -9,8 +9,6 @@ import json
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import zipfile
 
 import emulator as launcher
@@ -23,6 +21,7 @@ from emulator_helpers import (
     TARGET_A,
     cfn_deploy_stage,
     client,
+    relay_api,
     replicate_everything,
     s3_source_stage,
     wait_execution,
@@ -356,25 +355,15 @@ def test_an_execution_in_a_region_that_goes_down_stops_progressing_until_it_is_u
     assert after["startTime"] >= up_at
 
 
-def http(method: str, path: str, body=None) -> tuple[int, dict]:
-    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    request = urllib.request.Request(ENDPOINT + path, data=data, method=method)  # noqa: S310 - the local emulator
-    try:
-        with urllib.request.urlopen(request, timeout=10) as r:  # noqa: S310 - the local emulator
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-
-
 def test_control_api_refuses_bad_input_naming_every_problem(faults):
-    status, doc = http("POST", "/_relay/faults/replication-delays", {"region": "mars-1", "seconds": 0, "count": 0})
+    status, doc = relay_api("POST", "/_relay/faults/replication-delays", {"region": "mars-1", "seconds": 0, "count": 0})
     assert status == 400 and len(doc["problems"]) == 3
     assert "mars-1" in doc["error"] and "<= 3600" in doc["error"] and ">= 1" in doc["error"]
-    status, doc = http("POST", "/_relay/faults/regions/eu-west-1", b"{not json")
+    status, doc = relay_api("POST", "/_relay/faults/regions/eu-west-1", b"{not json")
     assert status == 400 and "not valid JSON" in doc["error"]
-    status, doc = http("POST", "/_relay/faults/regions/atlantis-1", {"down": True})
+    status, doc = relay_api("POST", "/_relay/faults/regions/atlantis-1", {"down": True})
     assert status == 400 and "atlantis-1" in doc["error"]
-    status, doc = http("GET", "/_relay/faults")
+    status, doc = relay_api("GET", "/_relay/faults")
     assert status == 200 and doc["regions_down"] == [] and doc["replication_delays"] == []
 
 

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
-import json
 import os
-import urllib.error
-import urllib.request
 
 import pytest
-from emulator_helpers import ENDPOINT, HOME, NOT_YET, TARGET_A, client, replicate_everything
+from emulator_helpers import HOME, NOT_YET, TARGET_A, client, relay_api, replicate_everything
 
 from tools.wait import wait_for
 
@@ -21,23 +18,13 @@ pytestmark = pytest.mark.emulator
 MiB = 1024 * 1024
 
 
-def http(method: str, path: str, body=None) -> tuple[int, dict]:
-    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    request = urllib.request.Request(ENDPOINT + path, data=data, method=method)  # noqa: S310 - the local emulator
-    try:
-        with urllib.request.urlopen(request, timeout=10) as r:  # noqa: S310 - the local emulator
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-
-
 @pytest.fixture
 def engine_settings():
     """Restores the engine's backlog bound and write mode after the test."""
-    status, before = http("GET", "/_relay/replication")
+    status, before = relay_api("GET", "/_relay/replication")
     assert status == 200, before
     yield before
-    http("POST", "/_relay/replication", {"backlog": before["backlog"]["bound"], "write": before["write"]})
+    relay_api("POST", "/_relay/replication", {"backlog": before["backlog"]["bound"], "write": before["write"]})
 
 
 def pair(res):
@@ -113,7 +100,7 @@ def test_multipart_replica_keeps_the_multipart_etag(res):
 
 def test_burst_larger_than_the_backlog_is_replicated_completely(res, engine_settings):
     src, dst = pair(res)
-    status, doc = http("POST", "/_relay/replication", {"backlog": 4, "reset": True})
+    status, doc = relay_api("POST", "/_relay/replication", {"backlog": 4, "reset": True})
     assert status == 200 and doc["backlog"]["bound"] == 4, doc
     s3, s3t = client("s3", HOME, max_pool_connections=16), client("s3", TARGET_A)
     n = 150
@@ -133,7 +120,7 @@ def test_burst_larger_than_the_backlog_is_replicated_completely(res, engine_sett
 
     got = wait_for("the whole burst replicated", replicated, timeout=60, interval=0.2)
     assert got == written  # every key, with the source's version id, none lost
-    _, doc = http("GET", "/_relay/replication")
+    _, doc = relay_api("GET", "/_relay/replication")
     backlog = doc["backlog"]
     assert backlog["admitted"] >= n
     assert backlog["high_water"] <= 4, backlog
@@ -143,7 +130,7 @@ def test_burst_larger_than_the_backlog_is_replicated_completely(res, engine_sett
 
 def test_api_write_mode_still_replicates(res, engine_settings):
     src, dst = pair(res)
-    status, doc = http("POST", "/_relay/replication", {"write": "api"})
+    status, doc = relay_api("POST", "/_relay/replication", {"write": "api"})
     assert status == 200 and doc["write"] == "api"
     put = client("s3", HOME).put_object(Bucket=src, Key="k", Body=b"via the API", Metadata={"m": "1"})
     replica = wait_replica(dst, "k", put["VersionId"])
@@ -151,11 +138,11 @@ def test_api_write_mode_still_replicates(res, engine_settings):
 
 
 def test_control_api_refuses_bad_settings_naming_every_problem(emulator):
-    status, doc = http("POST", "/_relay/replication", {"backlog": 0, "write": "carrier-pigeon", "colour": "red"})
+    status, doc = relay_api("POST", "/_relay/replication", {"backlog": 0, "write": "carrier-pigeon", "colour": "red"})
     assert status == 400
     for problem in ("backlog", "write", "colour"):
         assert problem in doc["error"], doc
-    status, doc = http("POST", "/_relay/replication", b"{not json")
+    status, doc = relay_api("POST", "/_relay/replication", b"{not json")
     assert status == 400
-    status, doc = http("GET", "/_relay/replication")
+    status, doc = relay_api("GET", "/_relay/replication")
     assert status == 200 and doc["workers"] >= 1 and "depth" in doc["backlog"]
