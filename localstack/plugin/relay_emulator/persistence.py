@@ -40,7 +40,6 @@ import base64
 import collections
 import contextlib
 import io
-import json
 import logging
 import os
 import pickle
@@ -645,7 +644,7 @@ def journal_key(s3_bucket, key: str) -> None:
             "k": key,
             "s": base64.b64encode(dumps(state)).decode(),
         }
-        st.journal._write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+        st.journal.write(record)
 
 
 def journal_version(s3_bucket, key: str, version_id: str | None) -> None:
@@ -670,7 +669,7 @@ def journal_version(s3_bucket, key: str, version_id: str | None) -> None:
         obj.relay_bucket = where
         record = {"t": "version", "a": where[0], "r": where[1], "b": where[2], "k": key}
         record["s"] = base64.b64encode(dumps(obj)).decode()
-        st.journal._write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+        st.journal.write(record)
 
 
 def journal_status(s3_object, status: str, reason: str | None) -> None:
@@ -684,7 +683,7 @@ def journal_status(s3_object, status: str, reason: str | None) -> None:
             return
         record = {"t": "status", "a": where[0], "r": where[1], "b": where[2], "k": s3_object.key}
         record.update(v=s3_object.version_id, status=status, reason=reason)
-        st.journal._write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+        st.journal.write(record)
 
 
 def _apply_version_record(record: dict) -> bool:
@@ -745,7 +744,7 @@ def journal_bucket(account: str, region: str, name: str, s3_bucket) -> None:
                 "tags": s3_stores[account][region].tags.get_tags(s3_bucket.bucket_arn),
             }
         record = {"t": "bucket", "a": account, "r": region, "b": name, "s": base64.b64encode(dumps(state)).decode()}
-        st.journal._write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+        st.journal.write(record)
 
 
 def _apply_bucket_record(record: dict) -> bool:
@@ -1097,8 +1096,6 @@ def _fail_in_flight() -> None:
 
 def _requeue_pending() -> int:
     """Queue every source version whose replication is PENDING again (workers run once the gateway serves)."""
-    import zlib
-
     from relay_emulator import replication
     from relay_emulator.core.replication import OBJECT, destination_bucket, select_rules
 
@@ -1135,7 +1132,7 @@ def _requeue_pending() -> int:
                 engine.metrics.scheduled(
                     task.account_id, task.region, task.bucket, destination_bucket(rule), rule, replication._size(task)
                 )
-            engine._queues[zlib.crc32(f"{task.bucket}/{task.key}".encode()) % len(engine._queues)].put(task)
+            engine._shard(task).put(task)
             count += 1
     return count
 

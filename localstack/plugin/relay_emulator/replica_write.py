@@ -30,6 +30,7 @@ A region that went down during the write fails it like the 503 the gateway would
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -246,7 +247,7 @@ def write_replica(
     setattr(replica, replication.STATUS_ATTRIBUTE, "REPLICA")
 
     locks = getattr(provider, "_preconditions_locks", None)
-    lock_ = locks[dest_bucket][key] if locks is not None else _NoLock()
+    lock_ = locks[dest_bucket][key] if locks is not None else contextlib.nullcontext()
     with lock_:
         how = copy_body(provider._storage_backend, source_bucket, source, dest_bucket, replica)
         s3_bucket.objects.set(key, replica)
@@ -264,14 +265,6 @@ def write_replica(
     _journal(s3_bucket, key, replica.version_id)
     _record_trail(target, request, response)
     return response, how
-
-
-class _NoLock:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _acl(request: dict, owner):

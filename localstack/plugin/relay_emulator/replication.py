@@ -247,11 +247,10 @@ class ReplicationEngine:
         for rule in rules:
             dest = destination_bucket(rule)
             self.metrics.scheduled(task.account_id, task.region, task.bucket, dest, rule, _size(task))
-        shard = zlib.crc32(f"{task.bucket}/{key}".encode()) % len(self._queues)
         if self.backlog.acquire():
             LOG.debug("S3 replication backlog full (%d): s3://%s/%s waited", self.backlog.bound, task.bucket, key)
         task.reserved = True
-        self._queues[shard].put(task)
+        self._shard(task).put(task)
 
     def forced_version_id(self) -> str | None:
         """Version id the current request must use (a replica keeps the source's)."""

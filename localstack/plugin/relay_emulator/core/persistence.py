@@ -177,9 +177,12 @@ class Journal:
         self._fh = open(segment_path(self.folder, self.number), "ab")
 
     def append(self, record: dict) -> None:
-        line = json.dumps(record, separators=(",", ":")).encode() + b"\n"
         with self.lock:
-            self._write(line)
+            self.write(record)
+
+    def write(self, record: dict) -> None:
+        """Append one record; the caller holds ``lock`` (to read the state it records under it)."""
+        self._write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
 
     def _write(self, line: bytes) -> None:
         """Write one line (call under ``lock``); unbuffered: in the page cache when this returns."""
