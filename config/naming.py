@@ -247,6 +247,11 @@ class Names:
         """Terraform stack of the global edge (Route 53 records and health checks, CloudFront)."""
         return self._check("stack", f"{self._base}-edge")
 
+    def edge_logs_stack(self) -> str:
+        """Terraform stack of the edge's access log bucket and its key, in the home region (deployed before the
+        first release, so that the edge, which waits for that release, does not wait for its bucket too)."""
+        return self._check("stack", f"{self._base}-edge-logs")
+
     def platform_all(
         self,
         regions: Sequence[str],

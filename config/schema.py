@@ -849,7 +849,8 @@ class CloudFrontConfig(_Strict):
     ) = None
     """ARN of a WAFv2 web ACL (scope CLOUDFRONT) to attach. Default none."""
     log_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
-    """Days the access logs are kept in the log bucket. Default 90."""
+    """Days the access logs are kept in the log bucket (stack `<app>-<env>-edge-logs` in the home region, deployed
+    with the other stacks before the first release). Default 90."""
 
     @model_validator(mode="after")
     def _aliases_need_certificate(self) -> CloudFrontConfig:
@@ -1133,6 +1134,11 @@ class RelayConfig(_Strict):
     def has_edge(self) -> bool:
         """The edge is on (`edge.enabled`, with the application tier on)."""
         return self.edge.enabled and self.has_application
+
+    @property
+    def has_edge_logs(self) -> bool:
+        """The edge's CloudFront access logs have a stack of their own (the edge on, with CloudFront)."""
+        return self.has_edge and self.edge.cloudfront.enabled
 
     @property
     def active_regions(self) -> list[str]:

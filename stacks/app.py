@@ -10,7 +10,7 @@ from config.schema import DeliveryStrategy, RelayConfig
 from modules import policy_checks
 from modules.cdk_seam import cdk
 from regions.delivery import decisions
-from stacks.edge import EdgeStack
+from stacks.edge import EdgeLogsStack, EdgeStack
 from stacks.home import HomeStack
 from stacks.platform import PeeringStack, PlatformGlobalStack, PlatformStack
 from stacks.replication import ReplicationStack
@@ -37,13 +37,16 @@ class RelayApp:
     edge: EdgeStack | None = None
     """The application's global edge; None when it is off. It deploys after the first release (see
     stacks/edge.py), so `cdktf deploy '*'` before any release fails there, naming the missing load balancer."""
+    edge_logs: EdgeLogsStack | None = None
+    """The edge's access log bucket and key (CloudFront on); deployed with the other stacks, before the edge."""
 
     @property
     def stacks(self) -> list[cdk.TerraformStack]:
         """Every stack of the app."""
         pipeline = [self.home, *self.targets, *([self.replication] if self.replication else [])]
         platform = [*self.platform, *([self.platform_global] if self.platform_global else []), *self.peering]
-        return pipeline + platform + ([self.edge] if self.edge else [])
+        edge = [stack for stack in (self.edge_logs, self.edge) if stack is not None]
+        return pipeline + platform + edge
 
 
 def build_app(config: RelayConfig, *, outdir: str | None = None, root: Path = PROJECT_ROOT) -> RelayApp:
@@ -79,7 +82,10 @@ def build_app(config: RelayConfig, *, outdir: str | None = None, root: Path = PR
         platform_global=platform_global,
         peering=peering,
         edge=EdgeStack(app, config=config) if config.has_edge else None,
+        edge_logs=EdgeLogsStack(app, config=config) if config.has_edge_logs else None,
     )
+    if built.edge is not None and built.edge_logs is not None:
+        built.edge.add_dependency(built.edge_logs)
     # Every stack is checked at synthesis against relay's policy rules (modules/policy_checks.py).
     for stack in built.stacks:
         policy_checks.attach(stack)

@@ -6,6 +6,10 @@ primary region's load balancer to the secondary's, logging into a bucket of the 
 The load balancers are the application tier's, created by the release in each region: the stack finds them by
 name, so it deploys after the first release reached the application regions (a missing one fails the plan,
 naming it). Route 53 and CloudFront are global services: the stack's provider is the home region's.
+
+The access log bucket and its key are a stack of their own, `<app>-<env>-edge-logs`, deployed with the other
+stacks before the first release: the edge finds the bucket by name, and the edge, which waits for that release,
+does not also wait for the bucket's key and lifecycle configuration (over a minute of the provider's waits).
 """
 
 from __future__ import annotations
@@ -57,7 +61,10 @@ class EdgeStack(RelayStack):
         if edge.cloudfront.enabled:
             cloudfront = edge.cloudfront
             ordered = (*active, *standby)
-            logs = self._log_bucket_for_cdn(cloudfront.log_retention_days)
+            # the bucket of the edge-logs stack (EdgeLogsStack), which deploys before this one
+            logs = aws.data_aws_s3_bucket.DataAwsS3Bucket(
+                self, "log-bucket", provider=self.provider, bucket=edge_log_bucket(config)
+            )
             self.cdn = Cdn(
                 self,
                 "cdn",
@@ -65,7 +72,7 @@ class EdgeStack(RelayStack):
                     comment=f"{names.resource_prefix()}app",
                     primary=ordered[0],
                     secondary=ordered[1] if len(ordered) > 1 else None,
-                    log_bucket_domain=logs.bucket.bucket_domain_name,
+                    log_bucket_domain=logs.bucket_domain_name,
                     price_class=cloudfront.price_class,
                     certificate_arn=cloudfront.certificate_arn,
                     minimum_protocol_version=cloudfront.minimum_protocol_version,
@@ -75,11 +82,6 @@ class EdgeStack(RelayStack):
                 provider=self.provider,
             )
             distribution = self.cdn.distribution
-            # CloudFront enables its logs through the bucket's ACL: the bucket and its ownership come first
-            ownership = logs.ownership
-            distribution.add_override(
-                "depends_on", [f"{ownership.terraform_resource_type}.{ownership.friendly_unique_id}"]
-            )
             reason_waf = "a WAF web ACL is the organisation's choice: edge.cloudfront.web_acl_id attaches one"
             for rule in ("CKV_AWS_68", "CKV2_AWS_47"):
                 suppress(distribution, rule, reason_waf)
@@ -93,14 +95,9 @@ class EdgeStack(RelayStack):
             if len(ordered) < 2:
                 suppress(distribution, "CKV_AWS_310", "a single application region has no secondary origin")
             suppress(distribution, "CKV_AWS_305", "the origin is an application, not a bucket: no root object")
-            suppress(
-                distribution,
-                "CKV2_AWS_46",
-                "no S3 origin: the origins are load balancers; the bucket it names is its access log bucket",
-            )
             self.output("distribution_id", distribution.id, "CloudFront distribution")
             self.output("distribution_domain_name", distribution.domain_name, "CloudFront's name of the application")
-            self.output("log_bucket", logs.name, "CloudFront access logs")
+            self.output("log_bucket", logs.bucket, "CloudFront access logs")
 
     def _endpoint(self, region: str) -> RegionEndpoint:
         """The application tier's load balancer in `region`, found by name (the release created it)."""
@@ -136,7 +133,28 @@ class EdgeStack(RelayStack):
         self.output("name_servers", cdk.Fn.join(",", zone.name_servers), "Delegate the domain to these name servers")
         return zone.zone_id
 
-    def _log_bucket_for_cdn(self, retention_days: int) -> SecureBucket:
+
+EDGE_LOGS = "edge-logs"
+"""The access log bucket's purpose (its name and `relay:role` tag)."""
+
+
+def edge_log_bucket(config: RelayConfig) -> str:
+    """Name of the edge's access log bucket (in the home region)."""
+    return config.names.bucket(EDGE_LOGS, config.home_region)
+
+
+class EdgeLogsStack(RelayStack):
+    """The access log bucket of the edge's distribution and its key, in the home region. The edge stack reads
+    the bucket by name; CloudFront enables its logs through the bucket's ACL, so the bucket and its ownership
+    exist before the distribution (this stack deploys first)."""
+
+    def __init__(self, scope: Construct, *, config: RelayConfig):
+        super().__init__(scope, config.names.edge_logs_stack(), config=config, region=config.home_region)
+        logs = self._cdn_log_bucket(config.edge.cloudfront.log_retention_days)
+        self.bucket = logs
+        self.output("log_bucket", logs.name, "CloudFront access logs")
+
+    def _cdn_log_bucket(self, retention_days: int) -> SecureBucket:
         """The access log bucket of the distribution: encrypted with the edge's key (which the log delivery
         service may use for this account only), ACLs enabled as CloudFront's standard logs need, owner preferred,
         objects expiring after the retention."""
@@ -153,7 +171,7 @@ class EdgeStack(RelayStack):
             ),
             provider=self.provider,
         )
-        props = self.bucket_props("edge-logs", key.arn)
+        props = self.bucket_props(EDGE_LOGS, key.arn)
         props = replace(props, object_ownership="BucketOwnerPreferred", expiration_days=retention_days)
         bucket = SecureBucket(self, "log-bucket", props=props, provider=self.provider)
         suppress(bucket.bucket, "CKV_AWS_18", "the bucket holds access logs itself (CloudFront's)")

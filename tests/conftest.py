@@ -46,6 +46,11 @@ class Synthesized:
         """A stack's Terraform JSON as text (what cdktf Testing matchers take)."""
         return self.stacks[name]
 
+    def stack_dependencies(self, name: str) -> list[str]:
+        """The stacks cdktf deploys before this one (the synthesis's manifest)."""
+        manifest = json.loads((self.outdir / "manifest.json").read_text())
+        return manifest["stacks"][name]["dependencies"]
+
     @property
     def home(self) -> str:
         return self.config.names.home_stack()
@@ -70,6 +75,10 @@ class Synthesized:
     @property
     def edge(self) -> str:
         return self.config.names.edge_stack()
+
+    @property
+    def edge_logs(self) -> str:
+        return self.config.names.edge_logs_stack()
 
 
 def synthesize(config: RelayConfig, outdir: Path) -> Synthesized:

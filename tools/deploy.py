@@ -34,8 +34,9 @@ CDKTF = PROJECT_ROOT / "node_modules" / ".bin" / "cdktf"
 
 def stack_names(config: RelayConfig, *, edge: bool = True) -> list[str]:
     """Every stack of the configuration, in deploy order: the target regions' stacks, home, replication, the
-    platform (each region's stack, what home replicates, the peerings), then the edge (`edge=False` leaves it
-    out: it deploys after the first release, which creates the load balancers it routes to)."""
+    platform (each region's stack, what home replicates, the peerings), the edge's access log bucket, then the
+    edge (`edge=False` leaves it out: it deploys after the first release, which creates the load balancers it
+    routes to)."""
     # Imported here: the decisions need boto3's region data, which `relay deploy --help` does not.
     from config.schema import DeliveryStrategy
     from regions.delivery import decisions
@@ -53,6 +54,7 @@ def stack_names(config: RelayConfig, *, edge: bool = True) -> list[str]:
         *(names.platform_stack(r) for r in config.platform_regions),
         *([names.platform_global_stack()] if config.platform_regions else []),
         *(names.peering_stack(r) for r in config.platform_regions[1:]),
+        *([names.edge_logs_stack()] if config.has_edge_logs else []),
         *([names.edge_stack()] if edge and config.has_edge else []),
     ]
 

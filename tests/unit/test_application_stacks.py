@@ -13,7 +13,7 @@ from config.paths import PROJECT_ROOT
 from stacks.platform import application_values
 from stacks.target import APPLICATION_PARAMETERS, application_parameters, stack_deploy
 from tests.conftest import environment_config
-from tests.unit.test_stacks import account_id, address, data_sources, one, ref, resources
+from tests.unit.test_stacks import account_id, data_sources, one, ref, resources
 
 ACTIVE, STANDBY = "eu-central-1", "eu-south-2"
 APPLICATION_REGIONS = [STANDBY, ACTIVE]
@@ -158,16 +158,19 @@ def test_the_distribution_fails_over_on_5xx_from_the_active_to_the_standby_origi
     assert behaviour["target_origin_id"] == group["origin_id"]
     assert behaviour["viewer_protocol_policy"] == "redirect-to-https"
     assert behaviour["response_headers_policy_id"]
-    # the bucket's own domain name: the distribution is created after the bucket and its ownership (ACLs on)
-    bucket = one(resources(stack, "aws_s3_bucket"))["bucket"]
+    # the log bucket's own domain name, read by name: the edge-logs stack, which the edge depends on, created the
+    # bucket and its ownership (ACLs on) before the distribution
+    assert not resources(stack, "aws_s3_bucket")
+    bucket = one(data_sources(stack, "aws_s3_bucket"))["bucket"]
     assert bucket == "relay-local-edge-logs-eu-west-1"
-    assert distribution["logging_config"]["bucket"] == ref(stack, "aws_s3_bucket", "bucket_domain_name")
-    assert distribution["depends_on"] == [address(stack, "aws_s3_bucket_ownership_controls")]
+    assert distribution["logging_config"]["bucket"] == ref(stack, "aws_s3_bucket", "bucket_domain_name", data=True)
+    assert local.stack_dependencies(local.edge) == [local.edge_logs]
+    assert local.stack(local.edge_logs)["output"]["log_bucket"]["value"] == bucket
     assert distribution["viewer_certificate"] == {"cloudfront_default_certificate": True}
 
 
 def test_the_edge_log_bucket_is_encrypted_with_its_key_and_owner_preferred(local):
-    stack = local.stack(local.edge)
+    stack = local.stack(local.edge_logs)
     ownership = one(resources(stack, "aws_s3_bucket_ownership_controls"))
     assert ownership["rule"]["object_ownership"] == "BucketOwnerPreferred"
     encryption = one(resources(stack, "aws_s3_bucket_server_side_encryption_configuration"))

@@ -194,7 +194,7 @@ def test_without_a_provider_the_demo_and_deploy_stop_in_seconds_before_starting_
 
 def test_the_deploy_step_counts_every_stack_of_the_configuration(local, prod):
     # the same count as the synthesis: pipeline stacks, and with the platform its regions' stacks, home's and
-    # one peering per target; the edge deploys on its own after the release
-    assert demo.stack_count(local.config) == len(local.stacks) - 1 == 12
+    # one peering per target, the edge's log bucket; the edge deploys on its own after the release
+    assert demo.stack_count(local.config) == len(local.stacks) - 1 == 13
     assert local.edge in local.stacks
     assert demo.stack_count(prod.config) == len(prod.stacks) == 4

@@ -300,6 +300,8 @@ MIXED = {"target_regions": ["eu-south-2", "eu-central-1", "ca-west-1"], "trigger
                 "relay-local-platform",
                 "relay-local-peering-eu-south-2",
                 "relay-local-peering-eu-central-1",
+                # the edge's access log bucket, then the edge
+                "relay-local-edge-logs",
                 "relay-local-edge",
             ],
             id="a-stack-per-target-region-of-each-strategy",

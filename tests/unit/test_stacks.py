@@ -90,9 +90,9 @@ def all_stacks(synth) -> list[dict]:
 
 def bucket_stacks(synth) -> list[dict]:
     """The stacks that own buckets: home and each target region's own stack (replication only reads theirs;
-    a remote region has no stack) and the edge's (the CloudFront access logs)."""
+    a remote region has no stack) and the edge's log stack (the CloudFront access logs)."""
     targets = [synth.target(r) for r in synth.config.target_regions if synth.target(r) in synth.stacks]
-    edge = [synth.edge] if synth.config.has_edge else []
+    edge = [synth.edge_logs] if synth.config.has_edge_logs else []
     return [synth.stack(synth.home), *(synth.stack(name) for name in [*targets, *edge])]
 
 
@@ -434,7 +434,9 @@ def test_every_bucket_is_versioned_kms_encrypted_private_tls_only_and_expires_ol
     for synth in (local, prod):
         platform = [n for n in synth.stacks if "-platform" in n or "-peering-" in n]
         assert not any(resources(synth.stack(name), "aws_s3_bucket") for name in platform), "the platform has no bucket"
-        assert len(synth.stacks) == len(bucket_stacks(synth)) + 1 + len(platform)
+        edge = [synth.edge] if synth.config.has_edge else []
+        assert not any(resources(synth.stack(name), "aws_s3_bucket") for name in edge), "the edge reads its log bucket"
+        assert len(synth.stacks) == len(bucket_stacks(synth)) + 1 + len(platform) + len(edge)
         for stack in bucket_stacks(synth):
             buckets = resources(stack, "aws_s3_bucket")
             assert 1 <= len(buckets) <= 5
@@ -648,7 +650,8 @@ def test_a_state_bucket_named_with_region_keeps_each_stack_in_its_own_region():
 
 
 def test_stacks_follow_each_regions_delivery_strategy(local, prod):
-    pipeline = [n for n in local.stacks if "-platform" not in n and "-peering-" not in n and n != local.edge]
+    edge = (local.edge, local.edge_logs)
+    pipeline = [n for n in local.stacks if "-platform" not in n and "-peering-" not in n and n not in edge]
     assert sorted(pipeline) == sorted(
         [local.home, local.replication, *(local.target(r) for r in [*TARGETS, NATIVE_REGION, REMOTE_REGION])]
     ), "every target region has a stack of its own"

@@ -23,8 +23,8 @@ def tf_env():
     # local: home, two bespoke, one native and one remote region's stack (the remote one holds its event
     # forwarding and governance), replication, and the regional platform: a platform stack per platform region
     # (home and two targets), the global platform stack, a peering stack per platform target, and the
-    # application's edge; prod: home, two bespoke regions' stacks, replication
-    [("local", 13), ("prod", 4)],
+    # application's edge and its access log bucket's stack; prod: home, two bespoke regions' stacks, replication
+    [("local", 14), ("prod", 4)],
 )
 def test_every_stack_is_valid_terraform(environment, count, tf_env, request):
     synth = request.getfixturevalue(environment)
