@@ -73,24 +73,16 @@ def deployed(config, emulator, tmp_path_factory):
     """Every stack deployed, the application tier by a first release, and the edge on it; yields the release
     helper; destroys and checks for leftovers afterwards.
 
-    What the application tier needs deploys first (the pipelines, replication, each region's platform); then
-    two things run side by side: the platform's replicated data and peerings, and a `git push` whose release
-    creates the load balancers, followed by the edge that routes to them."""
+    Every stack but the edge deploys in one cdktf run, as `relay deploy` does: each starts as soon as the
+    stacks it depends on are done, so the platform's replicated data and peerings deploy while the pipeline
+    stacks wait for their buckets' lifecycle configurations. Then a `git push` whose release creates the load
+    balancers, followed by the edge that routes to them."""
     release = Release(config)
     synthesized = False
     try:
-        stacks = deploy.stack_names(config, edge=False)
-        later = [config.names.platform_global_stack(), *map(config.names.peering_stack, config.platform_targets)]
-        later = [stack for stack in later if stack in stacks]
         synthesized = True  # by the emulator fixture
-        deploy.cdktf("deploy", [stack for stack in stacks if stack not in later], ignore_missing=False, synth=False)
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            # no dependency among them: each depends on stacks deployed above only
-            rest = pool.submit(deploy.cdktf, "deploy", later, synth=False) if later else None
-            application = pool.submit(first_release, release, tmp_path_factory.mktemp("first-release"))
-            for future in (rest, application):
-                if future is not None:
-                    future.result()
+        deploy.cdktf("deploy", deploy.stack_names(config, edge=False), ignore_missing=False, synth=False)
+        first_release(release, tmp_path_factory.mktemp("first-release"))
         yield release
     finally:
         # a test that failed half-way may have left executions running, which would redeploy the stacks

@@ -420,25 +420,28 @@ def test_a_target_region_can_be_destroyed_and_redeployed_while_the_others_keep_w
 
 
 def rebuild_target(deployed: Release, rebuilt: str) -> None:
-    """Destroy a bespoke region's own stack; another bespoke region keeps deploying; deploy it again."""
+    """Destroy a bespoke region's own stack; deploy it again, while another bespoke region keeps deploying."""
     kept = next(r for r in bespoke(deployed) if r != rebuilt)
     stack = deployed.names.target_stack(rebuilt)
     deploy.cdktf("destroy", [stack], synth=False)
     assert not target_deployed(deployed, rebuilt)
 
-    kept_bucket = deployed.target_bucket(kept)
-    version_id = deployed.clients("s3", kept).put_object(
-        Bucket=kept_bucket, Key=deployed.key, Body=release_zip("while-rebuilding")
-    )["VersionId"]
-    execution = wait_for(
-        f"{kept} to keep deploying", lambda: deployed.execution_for(kept, version_id), timeout=REPLICATION_TIMEOUT
-    )
-    assert wait_for("it to finish", lambda: finished(deployed, kept, execution["pipelineExecutionId"])) == "Succeeded"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        redeployed = pool.submit(deploy.cdktf, "deploy", [stack], synth=False)
+        kept_bucket = deployed.target_bucket(kept)
+        version_id = deployed.clients("s3", kept).put_object(
+            Bucket=kept_bucket, Key=deployed.key, Body=release_zip("while-rebuilding")
+        )["VersionId"]
+        execution = wait_for(
+            f"{kept} to keep deploying", lambda: deployed.execution_for(kept, version_id), timeout=REPLICATION_TIMEOUT
+        )
+        finish = wait_for("it to finish", lambda: finished(deployed, kept, execution["pipelineExecutionId"]))
+        assert finish == "Succeeded"
+        redeployed.result()
 
     # The new region's key is a new key: the replication stack, which reads it by alias, is applied again
     # so that replication re-encrypts with it (the old one is pending deletion). Two runs: cdktf deploys
     # stacks named together side by side, and replication must read the new key only once it exists.
-    deploy.cdktf("deploy", [stack], synth=False)
     deploy.cdktf("deploy", [deployed.names.replication_stack()], synth=False)
     assert replication_key(deployed, rebuilt) == target_key(deployed, rebuilt)
 
