@@ -104,15 +104,22 @@ def inputs_digest(config: RelayConfig) -> str:
     return digest.hexdigest()[:16]
 
 
-def synthesize_shared(name: str, config: RelayConfig) -> Synthesized:
+def synthesize_shared(name: str, config: RelayConfig, *, wait: bool = True) -> Synthesized | None:
     """The synthesis of `config` under `<state root>/synth/`, keyed by the digest of its inputs: the first
     session to need it synthesizes (under a lock), sessions at the same time or later with the same
-    inputs read it. A change to any input is a new key; older syntheses of `name` are removed."""
+    inputs read it. A change to any input is a new key; older syntheses of `name` are removed.
+
+    `wait=False`: None, instead of waiting, while another session holds the lock and the synthesis is not
+    there yet (that session may run at a lower CPU priority, which the waiting one would then share)."""
     root = paths.state_root() / "synth"
     root.mkdir(parents=True, exist_ok=True)
     outdir = root / f"{name}-{inputs_digest(config)}"
     with (root / f"{name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            # the directory appears whole (renamed into place) or not at all
+            return read_synthesized(config, outdir) if (outdir / "manifest.json").is_file() else None
         if not (outdir / "manifest.json").is_file():
             for old in root.glob(f"{name}-*"):
                 shutil.rmtree(old, ignore_errors=True)

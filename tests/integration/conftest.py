@@ -58,12 +58,13 @@ def synthesize_for_deploy(config) -> None:
     """cdktf.out for the deploy. For the shipped `local` environment as it is (no overrides, the default state
     dir), the session-shared synthesis (tests/conftest.py) copied there: the unit, validate and policy suites
     running beside this one need the same, and one of them, or this suite, synthesizes it once for all. Any other
-    environment is synthesized on its own."""
+    environment is synthesized on its own, and so is the shipped one while another suite is synthesizing it:
+    those suites run at the lowest CPU priority in `make test`, and waiting would hold the deploy back at it."""
     shipped = not os.environ.get("RELAY_STATE_DIR") and config == environment_config("local")
-    if not shipped:
+    shared = synthesize_shared("local", config, wait=False) if shipped else None
+    if shared is None:
         deploy.synthesize(deploy.cli_environment())
         return
-    shared = synthesize_shared("local", config)
     shutil.rmtree(paths.STACKS_DIR.parent, ignore_errors=True)
     shutil.copytree(shared.outdir, paths.STACKS_DIR.parent)
 
